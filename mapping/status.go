@@ -1,0 +1,139 @@
+package mapping
+
+import "time"
+
+// SchemaVersion is the version of the CallStatus JSON document (see
+// schema/callstatus.schema.json). Bump it on any incompatible change.
+const SchemaVersion = 1
+
+// Category is the seed's grouping of calls.
+type Category string
+
+const (
+	// Outbound: placed by an internal user (a phone or a click-to-call).
+	Outbound Category = "outbound"
+	// Inbound: from outside, direct to an extension or a ring group, no queue.
+	Inbound Category = "inbound"
+	// Callcenter: the call entered at least one app_queue queue.
+	Callcenter Category = "callcenter"
+)
+
+// Status is the one final outcome of a call. Every call ends in exactly one.
+type Status string
+
+const (
+	// Connected: outbound, the far end answered (a human, a voicemail box or
+	// a phone tree: the PBX saw an answer on the dialed leg).
+	Connected Status = "connected"
+	// VoicemailDropped: outbound, the agent played a pre-recorded voicemail
+	// into the call (media matching the vm-drop patterns, or the dialplan
+	// said so).
+	VoicemailDropped Status = "voicemail_dropped"
+	// Canceled: outbound, never connected; reason is the DIALSTATUS.
+	Canceled Status = "canceled"
+	// Answered: inbound, a phone or agent leg answered (not the PBX answering
+	// for an IVR or voicemail).
+	Answered Status = "answered"
+	// Missed: inbound, no phone answered; reason says why.
+	Missed Status = "missed"
+	// Handled: callcenter, an agent connected in some queue.
+	Handled Status = "handled"
+	// Abandoned: callcenter, the caller left the queue (hung up or exited by
+	// key) before any agent connected.
+	Abandoned Status = "abandoned"
+	// Timeout: callcenter, the queue ended the wait (QUEUESTATUS TIMEOUT and,
+	// by default, the other system exits such as JOINEMPTY and FULL).
+	Timeout Status = "timeout"
+)
+
+// Statuses lists every status in the seed's order.
+var Statuses = []Status{Connected, VoicemailDropped, Canceled, Answered, Missed, Handled, Abandoned, Timeout}
+
+// Party is a caller, callee or agent as the PBX named it.
+type Party struct {
+	Number   string `json:"number,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Channel  string `json:"channel,omitempty"`
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// Leg is the outcome of one dialed phone or queue member leg, so that a ring
+// group or a queue yields one call status with every phone's story inside.
+type Leg struct {
+	Channel  string `json:"channel"`
+	Endpoint string `json:"endpoint,omitempty"`
+	Queue    string `json:"queue,omitempty"`
+	// Outcome: answered, answered_elsewhere, noanswer, busy, canceled,
+	// chanunavail, congestion, rang (ended without a dial result).
+	Outcome    string     `json:"outcome"`
+	DialStatus string     `json:"dialstatus,omitempty"`
+	RingStart  *time.Time `json:"ring_start,omitempty"`
+	Answer     *time.Time `json:"answer,omitempty"`
+}
+
+// QueueVisit is one stay of the caller in one queue.
+type QueueVisit struct {
+	Queue       string     `json:"queue"`
+	Join        time.Time  `json:"join"`
+	Leave       *time.Time `json:"leave,omitempty"`
+	Position    int        `json:"position,omitempty"`
+	QueueStatus string     `json:"queuestatus,omitempty"`
+	Abandoned   bool       `json:"abandon_event,omitempty"`
+	Agent       string     `json:"agent,omitempty"`
+	WaitSeconds float64    `json:"wait_seconds"`
+}
+
+// Hangup is the cause of the call's end, from the origin channel.
+type Hangup struct {
+	Cause int    `json:"cause"`
+	Text  string `json:"text,omitempty"`
+	// By: "caller", "callee" or "system" when known.
+	By string `json:"by,omitempty"`
+}
+
+// Evidence names the rule that decided the status and the events it rested on.
+type Evidence struct {
+	Rule   string   `json:"rule"`
+	Events []string `json:"events,omitempty"`
+}
+
+// CallStatus is the final word on one call, published once.
+type CallStatus struct {
+	Schema    int      `json:"schema"`
+	CallID    string   `json:"call_id"` // <pbx id>:<linkedid>
+	LinkedID  string   `json:"linkedid"`
+	PBX       string   `json:"pbx,omitempty"`
+	Category  Category `json:"category"`
+	Status    Status   `json:"status"`
+	Reason    string   `json:"reason"`
+	Internal  bool     `json:"internal,omitempty"`
+	Direction string   `json:"direction"` // inbound, outbound, internal
+	// Detail keeps the exact Asterisk words the mapping rested on.
+	DialStatus  string `json:"dialstatus,omitempty"`
+	QueueStatus string `json:"queuestatus,omitempty"`
+	Hangup      Hangup `json:"hangup"`
+
+	From  Party  `json:"from"`
+	To    Party  `json:"to"`
+	Agent *Party `json:"agent,omitempty"`
+
+	Queues []QueueVisit `json:"queues,omitempty"`
+	Legs   []Leg        `json:"legs,omitempty"`
+
+	Start       time.Time  `json:"start"`
+	Answer      *time.Time `json:"answer,omitempty"`
+	End         time.Time  `json:"end"`
+	RingSeconds float64    `json:"ring_seconds"`
+	WaitSeconds float64    `json:"wait_seconds"`
+	TalkSeconds float64    `json:"talk_seconds"`
+
+	Voicemail   bool     `json:"voicemail,omitempty"` // the call ended in a voicemail box
+	IVR         bool     `json:"ivr,omitempty"`       // the PBX answered before any phone
+	VMDropMedia string   `json:"vmdrop_media,omitempty"`
+	Transferred string   `json:"transferred,omitempty"` // blind or attended
+	Channels    []string `json:"channels"`
+	Incomplete  bool     `json:"incomplete,omitempty"` // events may be missing (source gap, TTL sweep)
+	JoinedLate  bool     `json:"joined_late,omitempty"`
+	Inferred    string   `json:"inferred,omitempty"`
+	Evidence    Evidence `json:"evidence"`
+}
