@@ -1,0 +1,710 @@
+package mapping
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Machine is the status engine: events in, final statuses out. It is a pure,
+// deterministic state machine; one goroutine owns it and supplies the time.
+type Machine struct {
+	cfg Config
+
+	chans    map[string]*channel // by unique id
+	byLinked map[string]*call    // by linkedid (and aliases after merges)
+	calls    map[*call]struct{}
+	bridges  map[string][]*channel
+	// locals finds the other half of a Local channel by name when no
+	// linkedid is known (ARI without channelvars).
+	locals map[string]*channel
+	// dead remembers channels of finalized calls: the second source's
+	// late report of a hangup must not open a new call.
+	dead map[string]time.Time
+	// order lists calls by creation for the MaxCalls cap (lazily pruned).
+	order []*call
+
+	up       srcMask // sources connected now
+	nextCall uint64
+	stats    Stats
+}
+
+// Stats counts what the engine did with its input.
+type Stats struct {
+	Events   uint64 // applied
+	Ignored  uint64 // no channel, or about a finalized call
+	Calls    uint64 // finalized
+	Merges   uint64 // calls merged by transfer, dial or bridge
+	Evicted  uint64 // finalized early by the MaxCalls cap
+	Expired  uint64 // finalized by Sweep (TTL or unconfirmed hangup)
+	Orphaned uint64 // calls finalized with a source gap
+}
+
+type srcMask uint8
+
+func bit(s Source) srcMask { return 1 << s }
+
+type ref struct {
+	src  Source
+	kind Kind
+	seq  uint64
+}
+
+type channel struct {
+	id, name, linkedid string
+	call               *call
+
+	created  time.Time
+	order    uint64 // creation order, for determinism on equal times
+	state    string
+	up       time.Time
+	gone     bool
+	goneAt   time.Time
+	cause    int
+	causeTxt string
+	hangReq  time.Time
+
+	callerNum, callerName string
+	// dirCtx is the first dialplan context of this channel found in the
+	// inbound or internal lists; dirExten the extension dialed there.
+	dirCtx, dirExten string
+
+	seenBy, goneBy srcMask
+	peer           bool // dialed by a channel of the call, or a queue member leg
+	originated     bool // created by an Originate (a dial with no caller)
+	origStatus     string
+	snapshot       bool
+	bridge         string
+	visits         []*visit
+	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
+}
+
+type leg struct {
+	peer, caller *channel
+	queue        string
+	begin, end   time.Time
+	answer       time.Time
+	status       string
+	agent        bool // AgentConnect seen
+	ref          ref
+}
+
+type visit struct {
+	caller     *channel
+	queue      string
+	start      time.Time // Queue() ran or the caller joined
+	joined     bool
+	leave      time.Time
+	position   int
+	status     string // QUEUESTATUS
+	abandon    bool   // QueueCallerAbandon seen (also sent on timeouts!)
+	agent      *channel
+	connect    time.Time
+	statusRef  ref
+	abandonRef ref
+	connectRef ref
+}
+
+type call struct {
+	id      uint64
+	linked  string
+	aliases []string
+	chans   []*channel
+	legs    []*leg
+	visits  []*visit
+	start   time.Time
+	last    time.Time
+	done    bool
+
+	firstDial     time.Time
+	lastDial      string
+	lastDialAt    time.Time
+	lastDialRef   ref
+	dialStatusVar string
+	dirVar        string
+	vmdrop        string
+	vmdropRef     ref
+	voicemail     bool
+	transfer      string
+	gap           bool
+	firstHangup   *channel
+	firstHangupAt time.Time
+	mergedInto    *call
+}
+
+// New returns an engine with the given rules; call Validate first.
+func New(cfg Config) *Machine {
+	return &Machine{
+		cfg:      cfg,
+		chans:    make(map[string]*channel),
+		byLinked: make(map[string]*call),
+		calls:    make(map[*call]struct{}),
+		bridges:  make(map[string][]*channel),
+		locals:   make(map[string]*channel),
+		dead:     make(map[string]time.Time),
+	}
+}
+
+// Active is the number of calls in flight.
+func (m *Machine) Active() int { return len(m.calls) }
+
+// Stats returns the engine's counters.
+func (m *Machine) Stats() Stats { return m.stats }
+
+// Apply feeds one event and returns the calls it finished, if any.
+func (m *Machine) Apply(e Event) []CallStatus {
+	m.stats.Events++
+	b := bit(e.Source)
+	switch e.Kind {
+	case SourceUp:
+		m.up |= b
+		return nil
+	case SourceDown:
+		m.up &^= b
+		var out []CallStatus
+		for _, c := range m.sortedCalls() {
+			c.gap = true
+			if m.complete(c) {
+				out = append(out, m.finalize(c, e.Time, ""))
+			}
+		}
+		return out
+	case KindUnknown:
+		m.stats.Ignored++
+		return nil
+	}
+	m.up |= b
+	r := ref{src: e.Source, kind: e.Kind, seq: e.Seq}
+
+	// Originate dials have no calling channel: they only tell that the
+	// peer was created by the PBX on a user's behalf (click-to-call).
+	if e.Chan.UniqueID == "" {
+		if (e.Kind == DialBegin || e.Kind == DialEnd) && e.Peer.UniqueID != "" {
+			p := m.channel(e.Peer, e.Source, e.Time)
+			if p == nil {
+				return nil
+			}
+			p.originated = true
+			if e.Kind == DialEnd {
+				p.origStatus = e.Status
+				m.noteDialEnd(p.call, e, r)
+			}
+			p.call.touch(e.Time)
+			return m.evict()
+		}
+		m.stats.Ignored++
+		return nil
+	}
+	c := m.channel(e.Chan, e.Source, e.Time)
+	if c == nil {
+		return nil
+	}
+	cl := c.call
+	cl.touch(e.Time)
+
+	switch e.Kind {
+	case ChannelCreated, ChannelSnapshot:
+		if e.Kind == ChannelSnapshot {
+			c.snapshot = true
+		}
+		if e.Chan.State == "Up" && c.up.IsZero() {
+			c.up = e.Time
+		}
+		m.noteContext(c, e.Chan.Context, e.Chan.Exten)
+	case ChannelState:
+		if e.Chan.State == "Up" && c.up.IsZero() {
+			c.up = e.Time
+		}
+	case HangupRequest:
+		if c.hangReq.IsZero() {
+			c.hangReq = e.Time
+		}
+		cl.noteHangup(c, e.Time)
+	case ChannelHangup:
+		c.goneBy |= b
+		if !c.gone {
+			c.gone = true
+			c.goneAt = e.Time
+		}
+		if c.cause == 0 && e.Cause != 0 {
+			c.cause, c.causeTxt = e.Cause, e.CauseText
+		}
+		cl.noteHangup(c, e.Time)
+		if m.complete(cl) {
+			return append(m.evict(), m.finalize(cl, e.Time, ""))
+		}
+		return nil
+	case DialBegin, DialEnd, AgentCalled, AgentConnect, AgentRingNoAnswer, AgentComplete:
+		if e.Peer.UniqueID == "" {
+			break
+		}
+		p := m.channel(e.Peer, e.Source, e.Time)
+		if p == nil {
+			break
+		}
+		cl = m.merge(c.call, p.call)
+		p.peer = true
+		l := cl.leg(p, c)
+		if e.Queue != "" && l.queue == "" {
+			l.queue = e.Queue
+		}
+		if l.queue == "" {
+			if v := c.openVisit(""); v != nil {
+				l.queue = v.queue
+			}
+		}
+		switch e.Kind {
+		case DialBegin, AgentCalled:
+			if l.begin.IsZero() || e.Time.Before(l.begin) {
+				l.begin = e.Time
+			}
+			if cl.firstDial.IsZero() || e.Time.Before(cl.firstDial) {
+				cl.firstDial = e.Time
+			}
+		case DialEnd:
+			if l.status == "" || l.status == "RINGING" || l.status == "PROGRESS" || l.status == "PROCEEDING" {
+				l.status = e.Status
+				l.end = e.Time
+				l.ref = r
+			}
+			if e.Status == "ANSWER" && l.answer.IsZero() {
+				l.answer = e.Time
+			}
+			m.noteDialEnd(cl, e, r)
+		case AgentConnect:
+			l.agent = true
+			if l.answer.IsZero() {
+				l.answer = e.Time
+			}
+			if v := c.latestVisit(e.Queue); v != nil && v.agent == nil {
+				v.agent, v.connect, v.connectRef = p, e.Time, r
+			}
+		case AgentRingNoAnswer:
+			if l.status == "" {
+				l.status = "NOANSWER"
+				l.end = e.Time
+			}
+		}
+	case BridgeEnter:
+		members := m.bridges[e.Bridge]
+		if !slices.Contains(members, c) {
+			// Only two-party bridges tie calls together; a conference
+			// is many calls sharing a room.
+			if len(members) == 1 && e.Count <= 2 {
+				cl = m.merge(cl, members[0].call)
+			}
+			m.bridges[e.Bridge] = append(members, c)
+			c.bridge = e.Bridge
+		}
+	case BridgeLeave:
+		m.leaveBridge(c, e.Bridge)
+	case QueueJoin:
+		v := c.latestVisit(e.Queue)
+		if v == nil || v.joined || !v.leave.IsZero() || v.status != "" {
+			v = cl.addVisit(c, e.Queue, e.Time)
+		}
+		v.joined = true
+		v.position = e.Count
+	case QueueLeave:
+		if v := c.latestVisit(e.Queue); v != nil && v.leave.IsZero() {
+			v.leave = e.Time
+		}
+	case QueueAbandon:
+		if v := c.latestVisit(e.Queue); v != nil && !v.abandon {
+			v.abandon, v.abandonRef = true, r
+			if v.leave.IsZero() {
+				v.leave = e.Time
+			}
+		}
+	case VarSet:
+		m.varSet(c, e, r)
+	case AppRun:
+		m.noteContext(c, e.Chan.Context, e.Chan.Exten)
+		m.appRun(c, e, r)
+	case UserEvent:
+		if strings.EqualFold(e.Name, m.cfg.VMDropUserEvent) {
+			cl.noteVMDrop("userevent:"+e.Name, r)
+		}
+	case PlaybackStarted, PlaybackFinished:
+		if matchAny(m.cfg.VMDropMedia, e.Value) {
+			cl.noteVMDrop(e.Value, r)
+		}
+	case Transfer:
+		cl.transfer = e.Status
+		if e.Peer.UniqueID != "" {
+			if p := m.channel(e.Peer, e.Source, e.Time); p != nil {
+				cl = m.merge(cl, p.call)
+			}
+		}
+		for _, id := range e.Linked {
+			if o := m.channel(Channel{UniqueID: id}, e.Source, e.Time); o != nil {
+				cl = m.merge(cl, o.call)
+			}
+		}
+		cl.transfer = e.Status
+	}
+	return m.evict()
+}
+
+func (m *Machine) noteDialEnd(cl *call, e Event, r ref) {
+	if cl.lastDial == "" || !e.Time.Before(cl.lastDialAt) {
+		if e.Time.Equal(cl.lastDialAt) && cl.lastDial != "" {
+			return // the same fact from the other source
+		}
+		cl.lastDial, cl.lastDialAt, cl.lastDialRef = e.Status, e.Time, r
+	}
+}
+
+func (m *Machine) varSet(c *channel, e Event, r ref) {
+	switch {
+	case e.Name == "QUEUESTATUS":
+		// The value belongs to the latest visit that began before it was
+		// set: a slower source must not pin it on the next queue.
+		for i := len(c.visits) - 1; i >= 0; i-- {
+			v := c.visits[i]
+			if v.start.After(e.Time) {
+				continue
+			}
+			if v.status == "" {
+				v.status, v.statusRef = e.Value, r
+				if v.leave.IsZero() {
+					v.leave = e.Time
+				}
+			}
+			break
+		}
+	case e.Name == "DIALSTATUS":
+		c.call.dialStatusVar = e.Value
+	case e.Name == m.cfg.DirectionVariable && m.cfg.DirectionVariable != "":
+		c.call.dirVar = strings.ToLower(strings.TrimSpace(e.Value))
+	}
+}
+
+func (m *Machine) appRun(c *channel, e Event, r ref) {
+	switch strings.ToLower(e.Name) {
+	case "queue":
+		n := &c.queueApps[e.Source&3]
+		*n++
+		if int(*n) > len(c.visits) {
+			q, _, _ := strings.Cut(e.Value, ",")
+			c.call.addVisit(c, strings.TrimSpace(q), e.Time)
+		}
+	case "voicemail":
+		c.call.voicemail = true
+	case "playback", "controlplayback", "background":
+		media, _, _ := strings.Cut(e.Value, ",")
+		if matchAny(m.cfg.VMDropMedia, media) {
+			c.call.noteVMDrop(media, r)
+		}
+	}
+}
+
+func (m *Machine) noteContext(c *channel, ctx, exten string) {
+	if c.dirCtx != "" || ctx == "" {
+		return
+	}
+	if contains(m.cfg.InboundContexts, ctx) || contains(m.cfg.InternalContexts, ctx) {
+		c.dirCtx, c.dirExten = ctx, exten
+	}
+}
+
+// channel finds or creates the channel an event is about and keeps its call
+// membership right: a linkedid seen for the first time joins (or merges) the
+// call that owns it. It returns nil for channels of finalized calls.
+func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
+	c := m.chans[ch.UniqueID]
+	if c == nil {
+		if _, gone := m.dead[ch.UniqueID]; gone {
+			m.stats.Ignored++
+			return nil
+		}
+		var cl *call
+		if ch.LinkedID != "" {
+			cl = m.byLinked[ch.LinkedID]
+		}
+		if cl == nil {
+			linked := ch.LinkedID
+			if linked == "" {
+				linked = ch.UniqueID
+			}
+			cl = m.newCall(linked, t)
+		}
+		m.nextCall++
+		c = &channel{id: ch.UniqueID, linkedid: ch.LinkedID, call: cl, created: t, order: m.nextCall}
+		cl.chans = append(cl.chans, c)
+		m.chans[ch.UniqueID] = c
+		if ch.LinkedID == "" && strings.HasPrefix(ch.Name, "Local/") {
+			if base, ok := localBase(ch.Name); ok {
+				if o := m.locals[base]; o != nil && o != c {
+					delete(m.locals, base)
+					m.merge(o.call, c.call)
+				} else {
+					m.locals[base] = c
+				}
+			}
+		}
+	} else if ch.LinkedID != "" && c.linkedid != ch.LinkedID {
+		c.linkedid = ch.LinkedID
+		if o := m.byLinked[ch.LinkedID]; o == nil {
+			m.byLinked[ch.LinkedID] = c.call
+			c.call.aliases = append(c.call.aliases, ch.LinkedID)
+		} else if o != c.call {
+			m.merge(o, c.call)
+		}
+	}
+	c.seenBy |= bit(src)
+	if ch.Name != "" {
+		c.name = ch.Name
+	}
+	if ch.State != "" {
+		c.state = ch.State
+	}
+	if ch.CallerNum != "" && c.callerNum == "" {
+		c.callerNum = ch.CallerNum
+	}
+	if ch.CallerName != "" && c.callerName == "" {
+		c.callerName = ch.CallerName
+	}
+	if c.created.After(t) && !t.IsZero() {
+		c.created = t
+	}
+	return c
+}
+
+func (m *Machine) newCall(linked string, t time.Time) *call {
+	m.nextCall++
+	cl := &call{id: m.nextCall, linked: linked, start: t, last: t}
+	m.byLinked[linked] = cl
+	m.calls[cl] = struct{}{}
+	m.order = append(m.order, cl)
+	return cl
+}
+
+// merge makes a and b one call (transfers, dials across linkedids, Local
+// halves, two-party bridges) and returns the survivor: the older call, whose
+// linkedid names the merged one.
+func (m *Machine) merge(a, b *call) *call {
+	if a == b {
+		return a
+	}
+	if b.start.Before(a.start) || (b.start.Equal(a.start) && b.id < a.id) {
+		a, b = b, a
+	}
+	m.stats.Merges++
+	for _, c := range b.chans {
+		c.call = a
+	}
+	a.chans = append(a.chans, b.chans...)
+	a.legs = append(a.legs, b.legs...)
+	a.visits = append(a.visits, b.visits...)
+	for _, l := range append(b.aliases, b.linked) {
+		m.byLinked[l] = a
+		a.aliases = append(a.aliases, l)
+	}
+	if b.last.After(a.last) {
+		a.last = b.last
+	}
+	if a.firstDial.IsZero() || (!b.firstDial.IsZero() && b.firstDial.Before(a.firstDial)) {
+		a.firstDial = b.firstDial
+	}
+	if b.lastDial != "" && (a.lastDial == "" || b.lastDialAt.After(a.lastDialAt)) {
+		a.lastDial, a.lastDialAt, a.lastDialRef = b.lastDial, b.lastDialAt, b.lastDialRef
+	}
+	if a.dialStatusVar == "" {
+		a.dialStatusVar = b.dialStatusVar
+	}
+	if a.dirVar == "" {
+		a.dirVar = b.dirVar
+	}
+	if a.vmdrop == "" {
+		a.vmdrop, a.vmdropRef = b.vmdrop, b.vmdropRef
+	}
+	a.voicemail = a.voicemail || b.voicemail
+	a.gap = a.gap || b.gap
+	if a.transfer == "" {
+		a.transfer = b.transfer
+	}
+	if a.firstHangup == nil || (b.firstHangup != nil && b.firstHangupAt.Before(a.firstHangupAt)) {
+		a.firstHangup, a.firstHangupAt = b.firstHangup, b.firstHangupAt
+	}
+	b.mergedInto = a
+	b.done = true
+	delete(m.calls, b)
+	return a
+}
+
+// complete: every channel is gone, and every connected source that reported
+// a channel has also reported its end, so the second source's view of the
+// same call cannot arrive after the status went out.
+func (m *Machine) complete(cl *call) bool {
+	if cl.done || len(cl.chans) == 0 {
+		return false
+	}
+	for _, c := range cl.chans {
+		if !c.gone || (c.seenBy&m.up)&^c.goneBy != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Sweep finalizes calls that can no longer finish by themselves: no event for
+// CallTTL, or hung up on one source and not confirmed by the other within
+// ConfirmGrace. It also forgets finalized channels after a while.
+func (m *Machine) Sweep(now time.Time) []CallStatus {
+	var out []CallStatus
+	for _, cl := range m.sortedCalls() {
+		switch {
+		case now.Sub(cl.last) >= m.cfg.CallTTL:
+			m.stats.Expired++
+			out = append(out, m.finalize(cl, now, "ttl"))
+		case now.Sub(cl.last) >= m.cfg.ConfirmGrace && allGone(cl):
+			m.stats.Expired++
+			out = append(out, m.finalize(cl, cl.last, ""))
+		}
+	}
+	keep := m.cfg.ConfirmGrace * 4
+	if keep < 2*time.Minute {
+		keep = 2 * time.Minute
+	}
+	for id, t := range m.dead {
+		if now.Sub(t) > keep {
+			delete(m.dead, id)
+		}
+	}
+	m.compactOrder()
+	return out
+}
+
+func allGone(cl *call) bool {
+	for _, c := range cl.chans {
+		if !c.gone {
+			return false
+		}
+	}
+	return len(cl.chans) > 0
+}
+
+// evict enforces MaxCalls by finalizing the oldest calls as incomplete.
+func (m *Machine) evict() []CallStatus {
+	if len(m.calls) <= m.cfg.MaxCalls {
+		return nil
+	}
+	var out []CallStatus
+	for len(m.calls) > m.cfg.MaxCalls && len(m.order) > 0 {
+		cl := m.order[0]
+		m.order = m.order[1:]
+		if cl.done {
+			continue
+		}
+		m.stats.Evicted++
+		out = append(out, m.finalize(cl, cl.last, "evicted"))
+	}
+	return out
+}
+
+func (m *Machine) compactOrder() {
+	n := 0
+	for _, cl := range m.order {
+		if !cl.done {
+			m.order[n] = cl
+			n++
+		}
+	}
+	clear(m.order[n:])
+	m.order = m.order[:n]
+}
+
+func (m *Machine) sortedCalls() []*call {
+	out := make([]*call, 0, len(m.calls))
+	for _, cl := range m.order {
+		if !cl.done {
+			out = append(out, cl)
+		}
+	}
+	return out
+}
+
+func (cl *call) touch(t time.Time) {
+	if t.After(cl.last) {
+		cl.last = t
+	}
+	if !t.IsZero() && (cl.start.IsZero() || t.Before(cl.start)) {
+		cl.start = t
+	}
+}
+
+func (cl *call) noteHangup(c *channel, t time.Time) {
+	if cl.firstHangup == nil || t.Before(cl.firstHangupAt) {
+		cl.firstHangup, cl.firstHangupAt = c, t
+	}
+}
+
+func (cl *call) noteVMDrop(media string, r ref) {
+	if cl.vmdrop == "" {
+		cl.vmdrop, cl.vmdropRef = media, r
+	}
+}
+
+func (cl *call) leg(peer, caller *channel) *leg {
+	for _, l := range cl.legs {
+		if l.peer == peer {
+			return l
+		}
+	}
+	l := &leg{peer: peer, caller: caller}
+	cl.legs = append(cl.legs, l)
+	return l
+}
+
+func (cl *call) addVisit(c *channel, queue string, t time.Time) *visit {
+	v := &visit{caller: c, queue: queue, start: t}
+	c.visits = append(c.visits, v)
+	cl.visits = append(cl.visits, v)
+	return v
+}
+
+// latestVisit is the caller's most recent stay in queue ("" for any queue).
+func (c *channel) latestVisit(queue string) *visit {
+	for i := len(c.visits) - 1; i >= 0; i-- {
+		if queue == "" || c.visits[i].queue == queue {
+			return c.visits[i]
+		}
+	}
+	return nil
+}
+
+func (c *channel) openVisit(queue string) *visit {
+	v := c.latestVisit(queue)
+	if v == nil || !v.leave.IsZero() || v.status != "" {
+		return nil
+	}
+	return v
+}
+
+// localBase strips the ;1/;2 suffix that tells the halves of a Local channel
+// apart: Local/100@agents-0000001a;2 -> Local/100@agents-0000001a.
+func localBase(name string) (string, bool) {
+	if n := len(name); n > 2 && name[n-2] == ';' && (name[n-1] == '1' || name[n-1] == '2') {
+		return name[:n-2], true
+	}
+	return "", false
+}
+
+func (m *Machine) leaveBridge(c *channel, bridge string) {
+	members := m.bridges[bridge]
+	for i, o := range members {
+		if o == c {
+			members = append(members[:i], members[i+1:]...)
+			break
+		}
+	}
+	if len(members) == 0 {
+		delete(m.bridges, bridge)
+	} else {
+		m.bridges[bridge] = members
+	}
+	if c.bridge == bridge {
+		c.bridge = ""
+	}
+}
