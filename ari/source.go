@@ -192,8 +192,14 @@ func (s *Source) handle(data []byte) ([]mapping.Event, error) {
 	var head struct {
 		Type string `json:"type"`
 	}
-	_ = json.Unmarshal(data, &head) // DecodeEvent reports the error
-	s.count(func(st *Stats) { st.Messages++; st.ByType[head.Type]++ })
+	var typ string
+	if err := json.Unmarshal(data, &head); err != nil {
+		// Broken JSON; name the type in logs if it can be seen at all.
+		typ = sniffType(data)
+	} else {
+		typ = head.Type
+	}
+	s.count(func(st *Stats) { st.Messages++; st.ByType[typ]++ })
 
 	e, err := ariv6.DecodeEvent(data)
 	switch {
@@ -206,7 +212,7 @@ func (s *Source) handle(data []byte) ([]mapping.Event, error) {
 		return nil, nil
 	case err != nil:
 		s.count(func(st *Stats) { st.DecodeErrors++ })
-		s.log.Error("ari: undecodable event skipped", "type", head.Type, "seq", seq, "err", err)
+		s.log.Error("ari: undecodable event skipped", "type", typ, "seq", seq, "err", err)
 		return nil, nil
 	}
 	switch e.(type) {
@@ -252,7 +258,10 @@ func (s *Source) Close() error {
 	if conn == nil {
 		return nil
 	}
+	// Close waits (up to 5 s) for Asterisk to answer the close handshake;
+	// if it does not, drop the TCP connection anyway.
 	if err := conn.Close(websocket.StatusNormalClosure, "bye"); err != nil && !isClosed(err) {
+		_ = conn.CloseNow()
 		return fmt.Errorf("ari: close: %w", err)
 	}
 	return nil
@@ -303,4 +312,27 @@ func (s *Source) Channels(ctx context.Context) ([]mapping.Event, error) {
 		}
 	}
 	return out, nil
+}
+
+// sniffType finds `"type":"X"` in a message that is not valid JSON, for logs.
+func sniffType(data []byte) string {
+	_, rest, ok := strings.Cut(string(data), `"type"`)
+	if !ok {
+		return ""
+	}
+	rest = strings.TrimLeft(rest, " \t\r\n")
+	rest, ok = strings.CutPrefix(rest, ":")
+	if !ok {
+		return ""
+	}
+	rest = strings.TrimLeft(rest, " \t\r\n")
+	rest, ok = strings.CutPrefix(rest, `"`)
+	if !ok {
+		return ""
+	}
+	name, _, ok := strings.Cut(rest, `"`)
+	if !ok || len(name) > 64 {
+		return ""
+	}
+	return name
 }
