@@ -97,7 +97,7 @@ func (s *supervisor) run(ctx context.Context) error {
 			state = stateDown
 			downSince = s.now()
 			s.stats.SourceDowns.Add(1)
-			s.emit(ctx, log, mapping.Event{Kind: mapping.SourceDown, Name: s.name, Time: s.now(), Value: msg})
+			s.emit(ctx, log, mapping.Event{Kind: mapping.SourceDown, Source: sourceOf(s.name), Name: s.name, Time: s.now(), Value: msg})
 		}
 		if msg == lastErr {
 			log.Debug("source still down", "during", what, "err", err, "attempt", failures)
@@ -128,7 +128,7 @@ func (s *supervisor) run(ctx context.Context) error {
 				}
 				state = stateUp
 				s.stats.SourceUps.Add(1)
-				s.emit(ctx, log, mapping.Event{Kind: mapping.SourceUp, Name: s.name, Time: up})
+				s.emit(ctx, log, mapping.Event{Kind: mapping.SourceUp, Source: sourceOf(s.name), Name: s.name, Time: up})
 			}
 			lastErr, failures = "", 0
 			err := s.read(ctx, log)
@@ -169,6 +169,11 @@ func (s *supervisor) read(ctx context.Context, log *slog.Logger) error {
 // this returns at once; only a shutdown with a stalled consumer drops, and
 // that is counted and logged.
 func (s *supervisor) emit(ctx context.Context, log *slog.Logger, ev mapping.Event) {
+	if ev.Time.IsZero() {
+		// AMI without timestampevents=yes sends no time: the moment we
+		// read it is the best we have, and the engine's TTLs need one.
+		ev.Time = s.now()
+	}
 	select {
 	case s.out <- ev:
 		return
@@ -187,4 +192,16 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return log
+}
+
+// sourceOf names the engine's source for a supervisor name: the engine
+// tracks which sources are up by Event.Source.
+func sourceOf(name string) mapping.Source {
+	switch name {
+	case "ami":
+		return mapping.SourceAMI
+	case "ari":
+		return mapping.SourceARI
+	}
+	return mapping.SourceNone
 }

@@ -1,0 +1,51 @@
+package adapter
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/callstatus/callstatus/mapping"
+)
+
+// engine is the one goroutine that owns the mapping.Machine: it applies
+// events in arrival order, sweeps on a ticker and pushes every final status
+// to the outbox (which never blocks).
+type engine struct {
+	m     *mapping.Machine
+	in    <-chan mapping.Event
+	ob    *Outbox
+	every time.Duration
+	stats *Stats
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// run returns when in is closed and drained; it does not watch a context
+// so that events queued before shutdown are still applied.
+func (e *engine) run() {
+	t := time.NewTicker(e.every)
+	defer t.Stop()
+	for {
+		select {
+		case ev, ok := <-e.in:
+			if !ok {
+				if n := e.m.Active(); n > 0 {
+					e.log.Info("stopping with calls in flight; they are not reported", "calls", n)
+				}
+				return
+			}
+			e.stats.EventsApplied.Add(1)
+			e.push(e.m.Apply(ev))
+		case <-t.C:
+			e.push(e.m.Sweep(e.now()))
+		}
+	}
+}
+
+func (e *engine) push(done []mapping.CallStatus) {
+	for _, cs := range done {
+		e.stats.StatusesEmitted.Add(1)
+		e.log.Debug("call finished", "call_id", cs.CallID, "category", cs.Category, "status", cs.Status, "reason", cs.Reason)
+		e.ob.Push(cs)
+	}
+}
