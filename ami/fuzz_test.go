@@ -1,0 +1,81 @@
+package ami
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// Seeds live in testdata/fuzz/<target>/ (real-looking frames, Follows
+// output, a banner, garbage); f.Add covers the smallest cases.
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte("Event: A\r\n\r\n"), 0)
+	f.Add([]byte("Asterisk Call Manager/9.0.0\r\nResponse: Follows\r\nx\r\n\r\n--END COMMAND--\r\n\r\n"), 64)
+	f.Fuzz(func(t *testing.T, in []byte, max int) {
+		r := NewReader(bytes.NewReader(in))
+		if max < 0 {
+			max = -max
+		}
+		r.MaxFrameSize = max % 4096
+		for i := 0; ; i++ {
+			if i > len(in)+1 {
+				t.Fatalf("more frames (%d) than input bytes (%d)", i, len(in))
+			}
+			fr, err := r.ReadFrame()
+			if err == io.EOF {
+				return
+			}
+			if errors.Is(err, ErrFrameTooLarge) {
+				continue
+			}
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			raw := fr.Raw()
+			for _, h := range fr.Headers {
+				if h.Key != "Output" && !strings.Contains(strings.ToLower(raw), strings.ToLower(h.Key)) {
+					t.Fatalf("key %q not in raw frame %q", h.Key, raw)
+				}
+				if !strings.Contains(raw, h.Value) {
+					t.Fatalf("value %q not in raw frame %q", h.Value, raw)
+				}
+				if strings.ContainsAny(h.Value, "\n") {
+					t.Fatalf("value %q holds a newline", h.Value)
+				}
+			}
+			if err != nil {
+				return // ErrUnexpectedEOF ends the stream
+			}
+			if len(fr.Headers) == 0 && fr.Malformed == 0 {
+				t.Fatalf("empty frame returned from %q", in)
+			}
+		}
+	})
+}
+
+func FuzzTranslate(f *testing.F) {
+	f.Add([]byte("Event: Hangup\r\nUniqueid: 1.1\r\nCause: 16\r\n\r\n"))
+	f.Add([]byte("Event: AttendedTransfer\r\nOrigTransfererUniqueid: 1\r\nTransfereeUniqueid: 2\r\nLocalOneUniqueid: 3\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewReader(bytes.NewReader(in))
+		for {
+			fr, err := r.ReadFrame()
+			if err != nil && !errors.Is(err, ErrFrameTooLarge) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				return
+			}
+			ev, ok := Translate(&fr)
+			if ok && ev.Chan.UniqueID == "" && ev.Peer.UniqueID == "" {
+				t.Fatalf("translated an event with no channel: %+v", ev)
+			}
+			if ok && ev.Seq != fr.Seq {
+				t.Fatalf("Seq = %d, frame %d", ev.Seq, fr.Seq)
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return
+			}
+		}
+	})
+}
