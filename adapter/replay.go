@@ -1,0 +1,247 @@
+package adapter
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	ariv6 "github.com/CyCoreSystems/ari/v6"
+
+	"github.com/callstatus/callstatus/ami"
+	"github.com/callstatus/callstatus/ari"
+	"github.com/callstatus/callstatus/mapping"
+)
+
+// replaySweepEvery mirrors the daemon's sweep ticker in recording time, so
+// a replay finalizes calls at the moments the live daemon would.
+const replaySweepEvery = time.Second
+
+// Replay feeds recorded streams through a fresh engine and calls emit for
+// every final status, in order. Files ending in .ami hold raw AMI wire
+// format; files ending in .jsonl (normally .ari.jsonl) hold one ARI event
+// per line. With several files the events are merged by timestamp (stable:
+// on equal times AMI goes before ARI, then file order, then file order of
+// events). At the end the engine is swept far in the future so every call
+// still open is finished (as incomplete). Errors name the file and the
+// frame or line.
+func Replay(cfg mapping.Config, files []string, emit func(mapping.CallStatus)) error {
+	if len(files) == 0 {
+		return errors.New("replay: no files")
+	}
+	var streams []*recording
+	defer func() {
+		for _, s := range streams {
+			s.close()
+		}
+	}()
+	for i, name := range files {
+		s, err := openRecording(name, i)
+		if err != nil {
+			return err
+		}
+		streams = append(streams, s)
+	}
+	m := mapping.New(cfg)
+	out := func(css []mapping.CallStatus) {
+		for _, cs := range css {
+			emit(cs)
+		}
+	}
+
+	// Prime every stream's head; a source counts as up from the first
+	// event of any stream.
+	var first time.Time
+	for _, s := range streams {
+		if err := s.advance(); err != nil {
+			return err
+		}
+		if s.ok && (first.IsZero() || s.head.Time.Before(first)) {
+			first = s.head.Time
+		}
+	}
+	upSent := map[mapping.Source]bool{}
+	for _, s := range streams {
+		if s.ok && !upSent[s.source] {
+			upSent[s.source] = true
+			out(m.Apply(mapping.Event{Kind: mapping.SourceUp, Source: s.source, Name: s.source.String(), Time: first}))
+		}
+	}
+
+	var lastSweep, last time.Time
+	for {
+		var next *recording
+		for _, s := range streams {
+			if s.ok && (next == nil || s.before(next)) {
+				next = s
+			}
+		}
+		if next == nil {
+			break
+		}
+		ev := next.head
+		if !ev.Time.IsZero() {
+			if lastSweep.IsZero() {
+				lastSweep = ev.Time
+			}
+			if ev.Time.Sub(lastSweep) >= replaySweepEvery {
+				out(m.Sweep(ev.Time))
+				lastSweep = ev.Time
+			}
+			if ev.Time.After(last) {
+				last = ev.Time
+			}
+		}
+		out(m.Apply(ev))
+		if err := next.advance(); err != nil {
+			return err
+		}
+	}
+	// Far enough for any TTL: every open call ends now.
+	out(m.Sweep(last.Add(100 * 365 * 24 * time.Hour)))
+	return nil
+}
+
+// recording is one file being read, with its next event in head.
+type recording struct {
+	name   string
+	order  int
+	source mapping.Source
+	f      *os.File
+	next   func() (mapping.Event, bool, error) // event, more, error
+	head   mapping.Event
+	ok     bool
+	last   time.Time // the last timestamp seen, for events without one
+	n      uint64    // events read, for stable order
+}
+
+func openRecording(name string, order int) (*recording, error) {
+	r := &recording{name: name, order: order}
+	switch {
+	case strings.HasSuffix(name, ".ami"):
+		r.source = mapping.SourceAMI
+	case strings.HasSuffix(name, ".jsonl"):
+		r.source = mapping.SourceARI
+	default:
+		return nil, fmt.Errorf("replay: %s: unknown recording type (want *.ami or *.ari.jsonl)", name)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	r.f = f
+	if r.source == mapping.SourceAMI {
+		r.next = amiReader(name, f)
+	} else {
+		r.next = ariReader(name, f)
+	}
+	return r, nil
+}
+
+func (r *recording) close() { r.f.Close() }
+
+// advance loads the next event into head; ok turns false at the end.
+func (r *recording) advance() error {
+	ev, more, err := r.next()
+	if err != nil {
+		return err
+	}
+	r.ok = more
+	if !more {
+		return nil
+	}
+	// An event without a timestamp happened no earlier than the one
+	// before it in the same stream.
+	if ev.Time.IsZero() {
+		ev.Time = r.last
+	} else {
+		r.last = ev.Time
+	}
+	r.n++
+	r.head = ev
+	return nil
+}
+
+// before orders heads: time, then AMI before ARI, then file order.
+func (r *recording) before(o *recording) bool {
+	if !r.head.Time.Equal(o.head.Time) {
+		return r.head.Time.Before(o.head.Time)
+	}
+	if r.source != o.source {
+		return r.source == mapping.SourceAMI
+	}
+	return r.order < o.order
+}
+
+func amiReader(name string, f io.Reader) func() (mapping.Event, bool, error) {
+	rd := ami.NewReader(bufio.NewReaderSize(f, 64<<10))
+	return func() (mapping.Event, bool, error) {
+		for {
+			fr, err := rd.ReadFrame()
+			seq := fr.Seq
+			if seq == 0 {
+				seq = rd.Frames() + 1
+			}
+			switch {
+			case err == io.EOF:
+				return mapping.Event{}, false, nil
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				return mapping.Event{}, false, fmt.Errorf("replay: %s: frame %d: truncated at end of file", name, seq)
+			case err != nil:
+				return mapping.Event{}, false, fmt.Errorf("replay: %s: frame %d: %w", name, seq, err)
+			}
+			if ev, ok := ami.Translate(&fr); ok {
+				return ev, true, nil
+			}
+		}
+	}
+}
+
+func ariReader(name string, f io.Reader) func() (mapping.Event, bool, error) {
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	line := uint64(0)
+	var pending []mapping.Event
+	return func() (mapping.Event, bool, error) {
+		for len(pending) == 0 {
+			if !sc.Scan() {
+				if err := sc.Err(); err != nil {
+					return mapping.Event{}, false, fmt.Errorf("replay: %s: line %d: %w", name, line+1, err)
+				}
+				return mapping.Event{}, false, nil
+			}
+			line++
+			data := sc.Bytes()
+			if len(strings.TrimSpace(string(data))) == 0 {
+				continue
+			}
+			var head struct {
+				Type string `json:"type"`
+			}
+			if err := jsonUnmarshal(data, &head); err != nil {
+				return mapping.Event{}, false, fmt.Errorf("replay: %s: line %d: not an ARI event: %w", name, line, err)
+			}
+			e, err := ariv6.DecodeEvent(data)
+			if err != nil {
+				if e == nil && head.Type != "" {
+					continue // a type ari/v6 does not know: nothing for the engine
+				}
+				return mapping.Event{}, false, fmt.Errorf("replay: %s: line %d: %w", name, line, err)
+			}
+			evs, ok := ari.Translate(e)
+			if !ok {
+				continue
+			}
+			for i := range evs {
+				evs[i].Seq = line
+			}
+			pending = evs
+		}
+		ev := pending[0]
+		pending = pending[1:]
+		return ev, true, nil
+	}
+}
