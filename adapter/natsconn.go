@@ -40,6 +40,17 @@ func connOptions(c NATSConfig, log *slog.Logger) ([]nats.Option, error) {
 			log.Warn("nats async error", "err", err)
 		}),
 	}
+	auth, err := ClientOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, auth...), nil
+}
+
+// ClientOptions are the credential and TLS options of c, for any client
+// of the same servers (the tail command).
+func ClientOptions(c NATSConfig) ([]nats.Option, error) {
+	var opts []nats.Option
 	if c.User != "" {
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
 	}

@@ -1,0 +1,198 @@
+package adapter
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/callstatus/callstatus/ami"
+	"github.com/callstatus/callstatus/ari"
+	"github.com/callstatus/callstatus/mapping"
+)
+
+// Config is the whole daemon configuration. cmd/callstatusd fills it from
+// file, environment and flags; everything else takes it as a value.
+type Config struct {
+	// DataDir holds state: the embedded NATS server's JetStream store.
+	DataDir string    `mapstructure:"data_dir"`
+	Log     LogConfig `mapstructure:"log"`
+	AMI     AMIConfig `mapstructure:"ami"`
+	ARI     ARIConfig `mapstructure:"ari"`
+	// Reconnect is the schedule for both sources.
+	Reconnect ReconnectConfig `mapstructure:"reconnect"`
+	Engine    EngineConfig    `mapstructure:"engine"`
+	Mapping   mapping.Config  `mapstructure:"mapping"`
+	NATS      NATSConfig      `mapstructure:"nats"`
+}
+
+// LogConfig is read by cmd/ to build the logger.
+type LogConfig struct {
+	// Level: debug, info, warn or error.
+	Level string `mapstructure:"level"`
+	// Format: text or json.
+	Format string `mapstructure:"format"`
+}
+
+// AMIConfig switches the AMI source on and holds its settings; Source()
+// turns it into the ami package's Config.
+type AMIConfig struct {
+	Enabled  bool   `mapstructure:"enabled"`
+	Address  string `mapstructure:"address"`
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+	// Events is the Login event mask: on, or a list of classes.
+	Events      string        `mapstructure:"events"`
+	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+	TLS         AMITLSConfig  `mapstructure:"tls"`
+	// Snapshot lists the channels that exist at each (re)connect
+	// (CoreShowChannels), so calls already in progress are tracked.
+	Snapshot bool `mapstructure:"snapshot"`
+}
+
+// AMITLSConfig wraps AMI in TLS (manager.conf tlsenable, port 5039).
+type AMITLSConfig struct {
+	Enabled            bool   `mapstructure:"enabled"`
+	CAFile             string `mapstructure:"ca_file"`
+	CertFile           string `mapstructure:"cert_file"`
+	KeyFile            string `mapstructure:"key_file"`
+	ServerName         string `mapstructure:"server_name"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+}
+
+// Source builds the ami package's Config, loading TLS files.
+func (c AMIConfig) Source() (ami.Config, error) {
+	out := ami.Config{Address: c.Address, Username: c.Username, Password: c.Password, Events: c.Events, DialTimeout: c.DialTimeout}
+	if !c.TLS.Enabled {
+		return out, nil
+	}
+	tc := &tls.Config{ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if c.TLS.CAFile != "" {
+		pem, err := os.ReadFile(c.TLS.CAFile)
+		if err != nil {
+			return out, fmt.Errorf("ami.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return out, fmt.Errorf("ami.tls.ca_file: no PEM certificates in %s", c.TLS.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return out, errors.New("ami.tls.cert_file and ami.tls.key_file go together")
+	}
+	if c.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+		if err != nil {
+			return out, fmt.Errorf("ami.tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	out.TLS = tc
+	return out, nil
+}
+
+// Validate checks the AMI settings through the ami package.
+func (c AMIConfig) Validate() error {
+	ac, err := c.Source()
+	if err != nil {
+		return err
+	}
+	return ac.Validate()
+}
+
+// ARIConfig switches the ARI source on and holds its settings.
+type ARIConfig struct {
+	Enabled    bool `mapstructure:"enabled"`
+	ari.Config `mapstructure:",squash"`
+	// Snapshot lists the channels that exist at each (re)connect, so calls
+	// already in progress are tracked (as joined late).
+	Snapshot bool `mapstructure:"snapshot"`
+}
+
+// ReconnectConfig is the source reconnect backoff.
+type ReconnectConfig struct {
+	Initial time.Duration `mapstructure:"initial"`
+	Max     time.Duration `mapstructure:"max"`
+	// StableAfter: a connection that lasted this long resets the backoff.
+	StableAfter time.Duration `mapstructure:"stable_after"`
+}
+
+// EngineConfig tunes the engine goroutine.
+type EngineConfig struct {
+	// SweepInterval is how often calls past their TTL or confirmation
+	// grace are finalized.
+	SweepInterval time.Duration `mapstructure:"sweep_interval"`
+}
+
+// DefaultConfig is AMI on localhost, the embedded NATS server and the
+// mapping defaults.
+func DefaultConfig() Config {
+	r := DefaultRetry()
+	return Config{
+		DataDir:   "/var/lib/callstatusd",
+		Log:       LogConfig{Level: "info", Format: "text"},
+		AMI:       AMIConfig{Enabled: true, Address: "127.0.0.1:5038", Events: "on", DialTimeout: 10 * time.Second, Snapshot: true},
+		ARI:       ARIConfig{Enabled: false, Config: ari.DefaultConfig(), Snapshot: true},
+		Reconnect: ReconnectConfig{Initial: r.Initial, Max: r.Max, StableAfter: r.StableAfter},
+		Engine:    EngineConfig{SweepInterval: time.Second},
+		Mapping:   mapping.DefaultConfig(),
+		NATS:      DefaultNATSConfig(),
+	}
+}
+
+// Validate checks every section; each error names its key.
+func (c Config) Validate() error {
+	var errs []error
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level must be debug, info, warn or error, got %q", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format must be text or json, got %q", c.Log.Format))
+	}
+	if !c.AMI.Enabled && !c.ARI.Enabled {
+		errs = append(errs, errors.New("ami.enabled and ari.enabled are both false: enable at least one source"))
+	}
+	if c.AMI.Enabled {
+		if err := c.AMI.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.ARI.Enabled {
+		if err := c.ARI.Config.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Reconnect.Initial <= 0 {
+		errs = append(errs, fmt.Errorf("reconnect.initial must be positive, got %s", c.Reconnect.Initial))
+	}
+	if c.Reconnect.Max < c.Reconnect.Initial {
+		errs = append(errs, fmt.Errorf("reconnect.max (%s) must be at least reconnect.initial (%s)", c.Reconnect.Max, c.Reconnect.Initial))
+	}
+	if c.Reconnect.StableAfter < 0 {
+		errs = append(errs, fmt.Errorf("reconnect.stable_after must not be negative, got %s", c.Reconnect.StableAfter))
+	}
+	if c.Engine.SweepInterval <= 0 {
+		errs = append(errs, fmt.Errorf("engine.sweep_interval must be positive, got %s", c.Engine.SweepInterval))
+	}
+	if err := c.Mapping.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.NATS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.NATS.UseEmbedded() && c.NATS.Embedded.StoreDir == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir must be set when the embedded NATS server has no nats.embedded.store_dir"))
+	}
+	return errors.Join(errs...)
+}
+
+func (r ReconnectConfig) retry() Retry {
+	return Retry{Initial: r.Initial, Max: r.Max, StableAfter: r.StableAfter}
+}

@@ -1,0 +1,245 @@
+package adapter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/callstatus/callstatus/ami"
+	"github.com/callstatus/callstatus/ari"
+	"github.com/callstatus/callstatus/mapping"
+)
+
+// Daemon is one running callstatusd: sources, engine, publisher and
+// (optionally) the embedded NATS server.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	stats   Stats
+	sources []namedSource
+	now     func() time.Time
+}
+
+type namedSource struct {
+	name string
+	src  Source
+}
+
+// New checks cfg and prepares the sources; nothing is started yet.
+func New(cfg Config, log *slog.Logger) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log = orDiscard(log)
+	d := &Daemon{cfg: cfg, log: log, now: time.Now}
+	if cfg.AMI.Enabled {
+		ac, err := cfg.AMI.Source()
+		if err != nil {
+			return nil, err
+		}
+		src := ami.NewSource(ac, log.With("source", "ami"))
+		var s Source = authAware{Source: src, account: cfg.AMI.Username, is: func(err error) bool { return errors.Is(err, ami.ErrAuth) }}
+		if cfg.AMI.Snapshot {
+			s = &snapshotSource{Source: s, list: src.Snapshot, log: log.With("source", "ami")}
+		}
+		d.sources = append(d.sources, namedSource{"ami", s})
+	}
+	if cfg.ARI.Enabled {
+		src := ari.NewSource(cfg.ARI.Config, log.With("source", "ari"))
+		var s Source = authAware{Source: src, account: cfg.ARI.Username, is: func(err error) bool { return errors.Is(err, ari.ErrAuth) }}
+		if cfg.ARI.Snapshot {
+			s = &snapshotSource{Source: s, list: src.Channels, log: log.With("source", "ari")}
+		}
+		d.sources = append(d.sources, namedSource{"ari", s})
+	}
+	return d, nil
+}
+
+// Stats returns the live counters.
+func (d *Daemon) Stats() *Stats { return &d.stats }
+
+// Run starts a daemon for cfg and blocks until ctx ends and it has shut
+// down.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	d, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}
+
+// Run blocks until ctx ends. Shutdown goes downstream: the sources stop,
+// the engine applies what is queued, the publisher empties the outbox
+// (within nats.flush_timeout), the NATS connection drains, the embedded
+// server stops.
+func (d *Daemon) Run(ctx context.Context) error {
+	cfg, log := d.cfg, d.log
+
+	var emb *Embedded
+	var nc *nats.Conn
+	var err error
+	if cfg.NATS.UseEmbedded() {
+		emb, err = StartEmbedded(cfg.NATS.Embedded, cfg.DataDir, log)
+		if err != nil {
+			return err
+		}
+		defer emb.Shutdown()
+		nc, err = emb.Connect(cfg.NATS, log)
+	} else {
+		nc, err = Connect(cfg.NATS, log)
+	}
+	if err != nil {
+		return err
+	}
+	defer drain(nc, cfg.NATS.FlushTimeout, log)
+
+	pub, err := NewPublisher(nc, cfg.NATS, cfg.Mapping.PBXID, &d.stats, log)
+	if err != nil {
+		return err
+	}
+	ob := NewOutbox(&d.stats)
+	q := newEventQueue(&d.stats, log)
+	eng := &engine{
+		m:     mapping.New(cfg.Mapping),
+		in:    q.Out(),
+		ob:    ob,
+		every: cfg.Engine.SweepInterval,
+		stats: &d.stats,
+		log:   log.With("component", "engine"),
+		now:   d.now,
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+
+	// The publisher outlives the sources by at most flush_timeout.
+	pubCtx, cancelPub := context.WithCancel(context.Background())
+	defer cancelPub()
+	pubDone := make(chan struct{})
+	go func() {
+		<-gctx.Done()
+		t := time.NewTimer(cfg.NATS.FlushTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelPub()
+		case <-pubDone:
+		}
+	}()
+
+	var srcWG sync.WaitGroup
+	for _, ns := range d.sources {
+		srcWG.Add(1)
+		g.Go(func() error {
+			defer srcWG.Done()
+			s := supervisor{name: ns.name, src: ns.src, out: q.In(), log: log, retry: cfg.Reconnect.retry(), stats: &d.stats, now: d.now}
+			return s.run(gctx)
+		})
+	}
+	g.Go(func() error {
+		srcWG.Wait()
+		q.Close()
+		return nil
+	})
+	g.Go(func() error {
+		eng.run()
+		ob.Close()
+		return nil
+	})
+	g.Go(func() error {
+		defer close(pubDone)
+		return pub.Run(pubCtx, ob)
+	})
+
+	log.Info("callstatusd running", "pbx_id", cfg.Mapping.PBXID, "sources", len(d.sources),
+		"embedded_nats", emb != nil, "jetstream", cfg.NATS.JetStream)
+	err = g.Wait()
+	if n := ob.Len(); n > 0 {
+		d.stats.PublishDropped.Add(uint64(n))
+		cs, _, _ := ob.Peek()
+		log.Error("statuses not published before the flush deadline", "count", n, "first_call_id", cs.CallID)
+	}
+	log.Info("callstatusd stopped",
+		"events", d.stats.EventsApplied.Load(), "statuses", d.stats.StatusesEmitted.Load(),
+		"published", d.stats.Published.Load(), "dropped_events", d.stats.EventsDropped.Load(),
+		"dropped_statuses", d.stats.PublishDropped.Load())
+	return err
+}
+
+// drain flushes what the connection still holds and closes it.
+func drain(nc *nats.Conn, timeout time.Duration, log *slog.Logger) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(timeout):
+		log.Warn("nats drain timed out")
+		nc.Close()
+	}
+}
+
+// authAware marks a refused login so the supervisor names the account.
+type authAware struct {
+	Source
+	account string
+	is      func(error) bool
+}
+
+func (a authAware) Connect(ctx context.Context) error {
+	err := a.Source.Connect(ctx)
+	if err != nil && a.is(err) {
+		return authError{err: err, account: a.account}
+	}
+	return err
+}
+
+type authError struct {
+	err     error
+	account string
+}
+
+func (e authError) Error() string   { return e.err.Error() }
+func (e authError) Unwrap() error   { return e.err }
+func (e authError) Account() string { return e.account }
+
+// snapshotSource yields the channels that exist right after each connect
+// before the live events, so calls already in progress are tracked.
+type snapshotSource struct {
+	Source
+	list    func(ctx context.Context) ([]mapping.Event, error)
+	log     *slog.Logger
+	pending []mapping.Event
+}
+
+func (s *snapshotSource) Connect(ctx context.Context) error {
+	if err := s.Source.Connect(ctx); err != nil {
+		return err
+	}
+	evs, err := s.list(ctx)
+	if err != nil {
+		// Not fatal: live events still flow; only calls already up
+		// may be reported incomplete.
+		s.log.Warn("channel snapshot failed", "err", err)
+		s.pending = nil
+		return nil
+	}
+	s.pending = evs
+	return nil
+}
+
+func (s *snapshotSource) Next(ctx context.Context) (mapping.Event, error) {
+	if len(s.pending) > 0 {
+		ev := s.pending[0]
+		s.pending = s.pending[1:]
+		return ev, nil
+	}
+	return s.Source.Next(ctx)
+}

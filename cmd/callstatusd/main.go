@@ -1,0 +1,21 @@
+// Command callstatusd turns Asterisk AMI/ARI events into one final status
+// per call and publishes it on NATS.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "callstatusd:", err)
+		os.Exit(1)
+	}
+}
