@@ -3,9 +3,12 @@ package ami
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // Seeds live in testdata/fuzz/<target>/ (real-looking frames, Follows
@@ -15,11 +18,29 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte("Event: A\r\n\r\n"), 0)
 	f.Add([]byte("Asterisk Call Manager/9.0.0\r\nResponse: Follows\r\nx\r\n\r\n--END COMMAND--\r\n\r\n"), 64)
 	f.Fuzz(func(t *testing.T, in []byte, max int) {
-		r := NewReader(bytes.NewReader(in))
 		if max < 0 {
 			max = -max
 		}
-		r.MaxFrameSize = max % 4096
+		max %= 4096
+		// The fast path (whole buffer) and the slow path (one byte per
+		// read) must give the same frames.
+		fast, slow := NewReader(bytes.NewReader(in)), NewReader(iotest.OneByteReader(bytes.NewReader(in)))
+		fast.MaxFrameSize, slow.MaxFrameSize = max, max
+		for i := 0; ; i++ {
+			f1, err1 := fast.ReadFrame()
+			f2, err2 := slow.ReadFrame()
+			if fmt.Sprint(err1) != fmt.Sprint(err2) {
+				t.Fatalf("frame %d: fast error %v, slow error %v", i, err1, err2)
+			}
+			if !reflect.DeepEqual(f1.Headers, f2.Headers) || f1.Raw() != f2.Raw() || f1.Malformed != f2.Malformed {
+				t.Fatalf("frame %d differs:\nfast %q %q\nslow %q %q", i, f1.Headers, f1.Raw(), f2.Headers, f2.Raw())
+			}
+			if err1 != nil && !errors.Is(err1, ErrFrameTooLarge) {
+				break
+			}
+		}
+		r := NewReader(bytes.NewReader(in))
+		r.MaxFrameSize = max
 		for i := 0; ; i++ {
 			if i > len(in)+1 {
 				t.Fatalf("more frames (%d) than input bytes (%d)", i, len(in))

@@ -48,8 +48,11 @@ type Reader struct {
 // the key is a well-known one, so the translator can switch on it.
 type span struct {
 	key            string
-	ks, ke, vs, ve int
+	ks, ke, vs, ve int32 // a frame is at most maxFrameLimit bytes
 }
+
+// maxFrameLimit caps MaxFrameSize so that offsets fit in an int32.
+const maxFrameLimit = 1 << 30
 
 // NewReader returns a Reader on r. When r is already a *bufio.Reader it is
 // used as is, so bytes it has buffered (for example after a login
@@ -101,6 +104,63 @@ func (r *Reader) ReadFrame() (Frame, error) {
 	if max <= 0 {
 		max = DefaultMaxFrameSize
 	}
+	max = min(max, maxFrameLimit)
+	if r.br.Buffered() == 0 {
+		// Wait for data here rather than in ReadSlice, so the fast path
+		// sees what arrived.
+		if _, err := r.br.Peek(1); err != nil && r.br.Buffered() == 0 {
+			return Frame{}, err
+		}
+	}
+	if f, ok := r.fast(max); ok {
+		return f, nil
+	}
+	return r.slow(max)
+}
+
+// fast takes a whole frame straight from the bytes already buffered: one
+// copy into the frame's string, no per-line calls into bufio. It handles
+// only ordinary frames (every line a header, frame complete in the buffer,
+// within max); anything else is left, unconsumed, to slow.
+func (r *Reader) fast(max int) (Frame, bool) {
+	data, _ := r.br.Peek(r.br.Buffered())
+	r.spans = r.spans[:0]
+	start, pos := 0, 0
+	for {
+		nl := bytes.IndexByte(data[pos:], '\n')
+		if nl < 0 {
+			return Frame{}, false
+		}
+		next := pos + nl + 1
+		content := trimEOL(data[pos:next])
+		if isBlank(content) {
+			if len(r.spans) == 0 {
+				start, pos = next, next // leading blank lines
+				continue
+			}
+			s := string(data[start:pos])
+			r.br.Discard(next)
+			return r.frame(s, 0), true
+		}
+		if next-start > max {
+			return Frame{}, false
+		}
+		colon := bytes.IndexByte(content, ':')
+		if colon <= 0 {
+			return Frame{}, false
+		}
+		r.spans = append(r.spans, headerSpan(content, pos-start, colon))
+		if len(r.spans) == 1 && r.spans[0].key == "Response" && string(bytes.TrimSpace(content[colon+1:])) == "Follows" {
+			return Frame{}, false
+		}
+		pos = next
+	}
+}
+
+// slow reads a frame line by line. It handles everything: frames larger
+// than the buffer, Follows output, banners, malformed lines, oversized
+// frames and the end of the stream.
+func (r *Reader) slow(max int) (Frame, error) {
 	r.buf = r.buf[:0]
 	r.spans = r.spans[:0]
 	var (
@@ -121,7 +181,7 @@ func (r *Reader) ReadFrame() (Frame, error) {
 				if tooLarge {
 					return Frame{}, io.ErrUnexpectedEOF
 				}
-				f := r.frame(malformed)
+				f := r.frame(string(r.buf), malformed)
 				return f, io.ErrUnexpectedEOF
 			}
 			return Frame{}, err
@@ -186,15 +246,14 @@ func (r *Reader) ReadFrame() (Frame, error) {
 		r.malformed += uint64(malformed)
 		return Frame{}, fmt.Errorf("%w: more than %d bytes (%d read), skipped", ErrFrameTooLarge, max, size)
 	}
-	return r.frame(malformed), nil
+	return r.frame(string(r.buf), malformed), nil
 }
 
-// frame materializes the current frame: one string for all bytes, one slice
-// for the headers.
-func (r *Reader) frame(malformed int) Frame {
+// frame materializes the current frame from its bytes s and r.spans: one
+// string for all bytes, one slice for the headers.
+func (r *Reader) frame(s string, malformed int) Frame {
 	r.frames++
 	r.malformed += uint64(malformed)
-	s := string(r.buf)
 	hs := make([]Header, len(r.spans))
 	for i, sp := range r.spans {
 		k := sp.key
@@ -211,6 +270,13 @@ func (r *Reader) frame(malformed int) Frame {
 func (r *Reader) addHeader(line, content []byte, colon int) {
 	base := len(r.buf)
 	r.buf = append(r.buf, line...)
+	r.spans = append(r.spans, headerSpan(content, base, colon))
+}
+
+// headerSpan locates key and value of the header line content (without
+// its line ending) that starts at offset base of the frame; colon indexes
+// its first ':'. Spaces and tabs around key and value are not part of them.
+func headerSpan(content []byte, base, colon int) span {
 	ks, ke := 0, colon
 	for ks < ke && (content[ks] == ' ' || content[ks] == '\t') {
 		ks++
@@ -225,11 +291,11 @@ func (r *Reader) addHeader(line, content []byte, colon int) {
 	for ve > vs && (content[ve-1] == ' ' || content[ve-1] == '\t') {
 		ve--
 	}
-	r.spans = append(r.spans, span{
+	return span{
 		key: internKey(content[ks:ke]),
-		ks:  base + ks, ke: base + ke,
-		vs: base + vs, ve: base + ve,
-	})
+		ks:  int32(base + ks), ke: int32(base + ke),
+		vs: int32(base + vs), ve: int32(base + ve),
+	}
 }
 
 // addOutput records one line of a Follows command body as an "Output"
@@ -237,7 +303,7 @@ func (r *Reader) addHeader(line, content []byte, colon int) {
 func (r *Reader) addOutput(line, content []byte) {
 	base := len(r.buf)
 	r.buf = append(r.buf, line...)
-	r.spans = append(r.spans, span{key: "Output", vs: base, ve: base + len(content)})
+	r.spans = append(r.spans, span{key: "Output", vs: int32(base), ve: int32(base + len(content))})
 }
 
 // readLine returns the next line including its '\n'. The slice is valid
@@ -255,6 +321,7 @@ func (r *Reader) readLine() ([]byte, error) {
 	if limit <= 0 {
 		limit = DefaultMaxFrameSize
 	}
+	limit = min(limit, maxFrameLimit)
 	r.long = append(r.long[:0], line...)
 	for err == bufio.ErrBufferFull {
 		line, err = r.br.ReadSlice('\n')
@@ -294,143 +361,333 @@ func truncate(s string, n int) string {
 }
 
 // internKey returns the canonical spelling of a well-known header key, or ""
-// when the key is not one of them. Matching ignores case: the key is
-// lowered into a stack buffer and looked up by a switch, which the compiler
-// turns into a length-then-content search with no allocation.
+// when the key is not one of them. Matching ignores case. Asterisk always
+// sends the canonical spelling, so an exact switch (which the compiler
+// turns into a length-then-content search, with no allocation) answers
+// nearly every call; only a miss pays for lowering the key.
 func internKey(b []byte) string {
-	var low [32]byte
-	if len(b) > len(low) {
+	if k := canonicalKey(b); k != "" {
+		return k
+	}
+	var up [32]byte
+	if len(b) > len(up) {
 		return ""
 	}
 	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
 		}
-		low[i] = c
+		up[i] = c
 	}
-	switch string(low[:len(b)]) {
-	case "event":
+	return foldedKey(up[:len(b)])
+}
+
+// canonicalKey matches b exactly against the well-known keys.
+func canonicalKey(b []byte) string {
+	switch string(b) {
+	case "Event":
 		return "Event"
-	case "privilege":
+	case "Privilege":
 		return "Privilege"
-	case "timestamp":
+	case "Timestamp":
 		return "Timestamp"
-	case "systemname":
+	case "SystemName":
 		return "SystemName"
-	case "response":
+	case "Response":
 		return "Response"
-	case "actionid":
+	case "ActionID":
 		return "ActionID"
-	case "message":
+	case "Message":
 		return "Message"
-	case "channel":
+	case "Channel":
 		return "Channel"
-	case "channelstate":
+	case "ChannelState":
 		return "ChannelState"
-	case "channelstatedesc":
+	case "ChannelStateDesc":
 		return "ChannelStateDesc"
-	case "calleridnum":
+	case "CallerIDNum":
 		return "CallerIDNum"
-	case "calleridname":
+	case "CallerIDName":
 		return "CallerIDName"
-	case "connectedlinenum":
+	case "ConnectedLineNum":
 		return "ConnectedLineNum"
-	case "connectedlinename":
+	case "ConnectedLineName":
 		return "ConnectedLineName"
-	case "language":
+	case "Language":
 		return "Language"
-	case "accountcode":
+	case "AccountCode":
 		return "AccountCode"
-	case "context":
+	case "Context":
 		return "Context"
-	case "exten":
+	case "Exten":
 		return "Exten"
-	case "priority":
+	case "Priority":
 		return "Priority"
-	case "uniqueid":
+	case "Uniqueid":
 		return "Uniqueid"
-	case "linkedid":
+	case "Linkedid":
 		return "Linkedid"
-	case "tenantid":
+	case "Tenantid":
 		return "Tenantid"
-	case "chanvariable":
+	case "ChanVariable":
 		return "ChanVariable"
-	case "destchannel":
+	case "DestChannel":
 		return "DestChannel"
-	case "destchannelstate":
+	case "DestChannelState":
 		return "DestChannelState"
-	case "destchannelstatedesc":
+	case "DestChannelStateDesc":
 		return "DestChannelStateDesc"
-	case "destcalleridnum":
+	case "DestCallerIDNum":
 		return "DestCallerIDNum"
-	case "destcalleridname":
+	case "DestCallerIDName":
 		return "DestCallerIDName"
-	case "destconnectedlinenum":
+	case "DestConnectedLineNum":
 		return "DestConnectedLineNum"
-	case "destconnectedlinename":
+	case "DestConnectedLineName":
 		return "DestConnectedLineName"
-	case "destlanguage":
+	case "DestLanguage":
 		return "DestLanguage"
-	case "destaccountcode":
+	case "DestAccountCode":
 		return "DestAccountCode"
-	case "destcontext":
+	case "DestContext":
 		return "DestContext"
-	case "destexten":
+	case "DestExten":
 		return "DestExten"
-	case "destpriority":
+	case "DestPriority":
 		return "DestPriority"
-	case "destuniqueid":
+	case "DestUniqueid":
 		return "DestUniqueid"
-	case "destlinkedid":
+	case "DestLinkedid":
 		return "DestLinkedid"
-	case "cause":
+	case "Cause":
 		return "Cause"
-	case "cause-txt":
+	case "Cause-txt":
 		return "Cause-txt"
-	case "techcause":
+	case "TechCause":
 		return "TechCause"
-	case "dialstring":
+	case "DialString":
 		return "DialString"
-	case "dialstatus":
+	case "DialStatus":
 		return "DialStatus"
-	case "bridgeuniqueid":
+	case "BridgeUniqueid":
 		return "BridgeUniqueid"
-	case "bridgetype":
+	case "BridgeType":
 		return "BridgeType"
-	case "bridgetechnology":
+	case "BridgeTechnology":
 		return "BridgeTechnology"
-	case "bridgecreator":
+	case "BridgeCreator":
 		return "BridgeCreator"
-	case "bridgename":
+	case "BridgeName":
 		return "BridgeName"
-	case "bridgenumchannels":
+	case "BridgeNumChannels":
 		return "BridgeNumChannels"
-	case "bridgevideosourcemode":
+	case "BridgeVideoSourceMode":
 		return "BridgeVideoSourceMode"
-	case "queue":
+	case "Queue":
 		return "Queue"
-	case "position":
+	case "Position":
 		return "Position"
-	case "count":
+	case "Count":
 		return "Count"
-	case "holdtime":
+	case "HoldTime":
 		return "HoldTime"
-	case "reason":
+	case "Reason":
 		return "Reason"
-	case "variable":
+	case "Variable":
 		return "Variable"
-	case "value":
+	case "Value":
 		return "Value"
-	case "extension":
+	case "Extension":
 		return "Extension"
-	case "application":
+	case "Application":
 		return "Application"
-	case "appdata":
+	case "AppData":
 		return "AppData"
-	case "userevent":
+	case "UserEvent":
 		return "UserEvent"
-	case "output":
+	case "Output":
 		return "Output"
+	case "Interface":
+		return "Interface"
+	case "MemberName":
+		return "MemberName"
+	case "RingTime":
+		return "RingTime"
+	case "TalkTime":
+		return "TalkTime"
+	case "OriginalPosition":
+		return "OriginalPosition"
+	case "ApplicationData":
+		return "ApplicationData"
+	case "BridgeId":
+		return "BridgeId"
+	case "Duration":
+		return "Duration"
+	case "Status":
+		return "Status"
+	case "Result":
+		return "Result"
+	case "EventList":
+		return "EventList"
+	case "SwapUniqueid":
+		return "SwapUniqueid"
+	case "Forward":
+		return "Forward"
+	}
+	return ""
+}
+
+// foldedKey matches an upper-cased key against the well-known keys.
+func foldedKey(b []byte) string {
+	switch string(b) {
+	case "EVENT":
+		return "Event"
+	case "PRIVILEGE":
+		return "Privilege"
+	case "TIMESTAMP":
+		return "Timestamp"
+	case "SYSTEMNAME":
+		return "SystemName"
+	case "RESPONSE":
+		return "Response"
+	case "ACTIONID":
+		return "ActionID"
+	case "MESSAGE":
+		return "Message"
+	case "CHANNEL":
+		return "Channel"
+	case "CHANNELSTATE":
+		return "ChannelState"
+	case "CHANNELSTATEDESC":
+		return "ChannelStateDesc"
+	case "CALLERIDNUM":
+		return "CallerIDNum"
+	case "CALLERIDNAME":
+		return "CallerIDName"
+	case "CONNECTEDLINENUM":
+		return "ConnectedLineNum"
+	case "CONNECTEDLINENAME":
+		return "ConnectedLineName"
+	case "LANGUAGE":
+		return "Language"
+	case "ACCOUNTCODE":
+		return "AccountCode"
+	case "CONTEXT":
+		return "Context"
+	case "EXTEN":
+		return "Exten"
+	case "PRIORITY":
+		return "Priority"
+	case "UNIQUEID":
+		return "Uniqueid"
+	case "LINKEDID":
+		return "Linkedid"
+	case "TENANTID":
+		return "Tenantid"
+	case "CHANVARIABLE":
+		return "ChanVariable"
+	case "DESTCHANNEL":
+		return "DestChannel"
+	case "DESTCHANNELSTATE":
+		return "DestChannelState"
+	case "DESTCHANNELSTATEDESC":
+		return "DestChannelStateDesc"
+	case "DESTCALLERIDNUM":
+		return "DestCallerIDNum"
+	case "DESTCALLERIDNAME":
+		return "DestCallerIDName"
+	case "DESTCONNECTEDLINENUM":
+		return "DestConnectedLineNum"
+	case "DESTCONNECTEDLINENAME":
+		return "DestConnectedLineName"
+	case "DESTLANGUAGE":
+		return "DestLanguage"
+	case "DESTACCOUNTCODE":
+		return "DestAccountCode"
+	case "DESTCONTEXT":
+		return "DestContext"
+	case "DESTEXTEN":
+		return "DestExten"
+	case "DESTPRIORITY":
+		return "DestPriority"
+	case "DESTUNIQUEID":
+		return "DestUniqueid"
+	case "DESTLINKEDID":
+		return "DestLinkedid"
+	case "CAUSE":
+		return "Cause"
+	case "CAUSE-TXT":
+		return "Cause-txt"
+	case "TECHCAUSE":
+		return "TechCause"
+	case "DIALSTRING":
+		return "DialString"
+	case "DIALSTATUS":
+		return "DialStatus"
+	case "BRIDGEUNIQUEID":
+		return "BridgeUniqueid"
+	case "BRIDGETYPE":
+		return "BridgeType"
+	case "BRIDGETECHNOLOGY":
+		return "BridgeTechnology"
+	case "BRIDGECREATOR":
+		return "BridgeCreator"
+	case "BRIDGENAME":
+		return "BridgeName"
+	case "BRIDGENUMCHANNELS":
+		return "BridgeNumChannels"
+	case "BRIDGEVIDEOSOURCEMODE":
+		return "BridgeVideoSourceMode"
+	case "QUEUE":
+		return "Queue"
+	case "POSITION":
+		return "Position"
+	case "COUNT":
+		return "Count"
+	case "HOLDTIME":
+		return "HoldTime"
+	case "REASON":
+		return "Reason"
+	case "VARIABLE":
+		return "Variable"
+	case "VALUE":
+		return "Value"
+	case "EXTENSION":
+		return "Extension"
+	case "APPLICATION":
+		return "Application"
+	case "APPDATA":
+		return "AppData"
+	case "USEREVENT":
+		return "UserEvent"
+	case "OUTPUT":
+		return "Output"
+	case "INTERFACE":
+		return "Interface"
+	case "MEMBERNAME":
+		return "MemberName"
+	case "RINGTIME":
+		return "RingTime"
+	case "TALKTIME":
+		return "TalkTime"
+	case "ORIGINALPOSITION":
+		return "OriginalPosition"
+	case "APPLICATIONDATA":
+		return "ApplicationData"
+	case "BRIDGEID":
+		return "BridgeId"
+	case "DURATION":
+		return "Duration"
+	case "STATUS":
+		return "Status"
+	case "RESULT":
+		return "Result"
+	case "EVENTLIST":
+		return "EventList"
+	case "SWAPUNIQUEID":
+		return "SwapUniqueid"
+	case "FORWARD":
+		return "Forward"
 	}
 	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -149,37 +150,45 @@ func TestReadFrame(t *testing.T) {
 			in: "\r\n\n\r\n  \r\n",
 		},
 	}
+	// Each case runs on a whole buffer (mostly the fast path) and one byte
+	// per read (the line-by-line slow path): both must agree.
+	readers := map[string]func(string) io.Reader{
+		"buffered": func(s string) io.Reader { return strings.NewReader(s) },
+		"one byte": func(s string) io.Reader { return iotest.OneByteReader(strings.NewReader(s)) },
+	}
 	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			r := NewReader(strings.NewReader(tc.in))
-			r.MaxFrameSize = tc.max
-			got := readAll(t, r)
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %d results %+v, want %d %+v", len(got), got, len(tc.want), tc.want)
-			}
-			for i := range got {
-				g, w := got[i], tc.want[i]
-				if w.err != nil {
-					if !errors.Is(g.err, w.err) {
-						t.Errorf("result %d: err = %v, want %v", i, g.err, w.err)
+		for rname, mk := range readers {
+			t.Run(name+"/"+rname, func(t *testing.T) {
+				r := NewReader(mk(tc.in))
+				r.MaxFrameSize = tc.max
+				got := readAll(t, r)
+				if len(got) != len(tc.want) {
+					t.Fatalf("got %d results %+v, want %d %+v", len(got), got, len(tc.want), tc.want)
+				}
+				for i := range got {
+					g, w := got[i], tc.want[i]
+					if w.err != nil {
+						if !errors.Is(g.err, w.err) {
+							t.Errorf("result %d: err = %v, want %v", i, g.err, w.err)
+						}
+						continue
 					}
-					continue
+					if g.err != nil {
+						t.Errorf("result %d: unexpected error %v", i, g.err)
+						continue
+					}
+					if !reflect.DeepEqual(g.h, w.h) {
+						t.Errorf("result %d: headers\n got %q\nwant %q", i, g.h, w.h)
+					}
+					if g.malformed != w.malformed {
+						t.Errorf("result %d: malformed = %d, want %d", i, g.malformed, w.malformed)
+					}
 				}
-				if g.err != nil {
-					t.Errorf("result %d: unexpected error %v", i, g.err)
-					continue
+				if r.Banner() != tc.banner {
+					t.Errorf("banner = %q, want %q", r.Banner(), tc.banner)
 				}
-				if !reflect.DeepEqual(g.h, w.h) {
-					t.Errorf("result %d: headers\n got %q\nwant %q", i, g.h, w.h)
-				}
-				if g.malformed != w.malformed {
-					t.Errorf("result %d: malformed = %d, want %d", i, g.malformed, w.malformed)
-				}
-			}
-			if r.Banner() != tc.banner {
-				t.Errorf("banner = %q, want %q", r.Banner(), tc.banner)
-			}
-		})
+			})
+		}
 	}
 }
 
