@@ -21,14 +21,15 @@ import (
 // `channelvars = CHANNEL(linkedid)` for it to appear.
 const LinkedIDVar = "CHANNEL(linkedid)"
 
-// finalDialStatus reports whether a DIALSTATUS word ends a dial attempt.
-// Asterisk also sends progress words (RINGING, PROGRESS, PROCEEDING) in
-// between; those say nothing AMI's DialBegin/DialEnd do not, so they are
-// dropped.
-func finalDialStatus(s string) bool {
+// dialProgress reports whether a dialstatus word is progress, not an end.
+// Asterisk sends Dial with an empty dialstatus when an attempt starts, then
+// these words while it rings, then one final word. The final words are not
+// only DIALSTATUS's documented ones: a Dial(...,U(sub)) whose subroutine
+// sets GOSUB_RESULT=ABORT ends with "ABORT" (and no ANSWER before it), and
+// CONTINUE or GOTO are possible the same way; so everything else is final.
+func dialProgress(s string) bool {
 	switch s {
-	case "ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION",
-		"CHANUNAVAIL", "DONTCALL", "TORTURE", "INVALIDARGS":
+	case "RINGING", "PROGRESS", "PROCEEDING":
 		return true
 	}
 	return false
@@ -64,16 +65,16 @@ func Translate(e ariv6.Event) ([]mapping.Event, bool) {
 			ev.Status = "soft"
 		}
 	case *ariv6.Dial:
-		// Asterisk sends Dial with an empty dialstatus when the attempt
-		// starts, then progress words, then one final word.
 		switch {
 		case v.Dialstatus == "":
 			ev = base(mapping.DialBegin, &v.EventData)
-		case finalDialStatus(v.Dialstatus):
+		case dialProgress(v.Dialstatus):
+			return nil, false
+		default:
+			// app_queue may end one member's attempt twice (NOANSWER,
+			// then CANCEL with the dial string); both are passed on.
 			ev = base(mapping.DialEnd, &v.EventData)
 			ev.Status = v.Dialstatus
-		default:
-			return nil, false
 		}
 		ev.Chan = channel(&v.Caller)
 		ev.Peer = channel(&v.Peer)

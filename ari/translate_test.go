@@ -109,6 +109,14 @@ func TestTranslate(t *testing.T) {
 				e.Status = "ANSWER"
 			}),
 		},
+		"Dial ABORT after a U() subroutine ends": {
+			json: `{"type":"Dial",` + ts + `,"dialstatus":"ABORT","dialstring":"","caller":` + alice("Up") + `,"peer":` + bob("Up") + `}`,
+			want: ev(mapping.DialEnd, func(e *mapping.Event) {
+				e.Chan = aliceChan("Up")
+				e.Peer = bobChan("Up")
+				e.Status = "ABORT"
+			}),
+		},
 		"Dial NOANSWER from an originate has no caller": {
 			json: `{"type":"Dial",` + ts + `,"dialstatus":"NOANSWER","peer":` + bob("Ringing") + `}`,
 			want: ev(mapping.DialEnd, func(e *mapping.Event) {
