@@ -103,13 +103,13 @@ func TestValidateRejects(t *testing.T) {
 		edit func(m map[string]any)
 		want string
 	}{
-		"unknown status":  {func(m map[string]any) { m["status"] = "busy" }, "/status: busy not one of"},
-		"unknown key":     {func(m map[string]any) { m["extra"] = 1 }, `property "extra" not in schema`},
-		"missing call_id": {func(m map[string]any) { delete(m, "call_id") }, `required "call_id" missing`},
-		"bad time":        {func(m map[string]any) { m["start"] = "yesterday" }, "/start: not a date-time"},
-		"wrong schema":    {func(m map[string]any) { m["schema"] = 2 }, "/schema: must be 1"},
-		"negative talk":   {func(m map[string]any) { m["talk_seconds"] = -1 }, "below minimum"},
-		"bad leg outcome": {func(m map[string]any) { m["legs"].([]any)[0].(map[string]any)["outcome"] = "x" }, "/legs/0/outcome"},
+		"unknown status":    {func(m map[string]any) { m["status"] = "busy" }, "/status: busy not one of"},
+		"unknown key":       {func(m map[string]any) { m["extra"] = 1 }, `property "extra" not in schema`},
+		"missing call_id":   {func(m map[string]any) { delete(m, "call_id") }, `required "call_id" missing`},
+		"bad time":          {func(m map[string]any) { m["start"] = "yesterday" }, "/start: not a date-time"},
+		"wrong schema":      {func(m map[string]any) { m["schema"] = 2 }, "/schema: must be 1"},
+		"negative talk":     {func(m map[string]any) { m["talk_seconds"] = -1 }, "below minimum"},
+		"empty leg outcome": {func(m map[string]any) { m["legs"].([]any)[0].(map[string]any)["outcome"] = "" }, "/legs/0/outcome: shorter than 1"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
