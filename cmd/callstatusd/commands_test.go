@@ -50,8 +50,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestTail(t *testing.T) {
 	e, err := adapter.StartEmbedded(adapter.EmbeddedConfig{Host: "127.0.0.1", Port: -1, Listen: true, StoreDir: t.TempDir()}, "", nil)
@@ -64,7 +68,7 @@ func TestTail(t *testing.T) {
 	cs := mapping.CallStatus{
 		Schema: 1, CallID: "lab:1.1", LinkedID: "1.1", PBX: "lab", Category: mapping.Callcenter, Status: mapping.Handled,
 		Reason: "agent", Direction: "inbound",
-		From:  mapping.Party{Number: "5550100"}, To: mapping.Party{Number: "840001"},
+		From: mapping.Party{Number: "5550100"}, To: mapping.Party{Number: "840001"},
 		Agent: &mapping.Party{Number: "231", Name: "Alice"}, Queues: []mapping.QueueVisit{{Queue: "support"}},
 		Start: time.Date(2025, 11, 25, 10, 0, 0, 0, time.UTC), End: time.Date(2025, 11, 25, 10, 1, 0, 0, time.UTC),
 		RingSeconds: 3, WaitSeconds: 12, TalkSeconds: 45, Channels: []string{}, Evidence: mapping.Evidence{Rule: "r"},
