@@ -533,6 +533,8 @@ func canonicalKey(b []byte) string {
 		return "SwapUniqueid"
 	case "Forward":
 		return "Forward"
+	case "DestChanVariable":
+		return "DestChanVariable"
 	}
 	return ""
 }
@@ -688,6 +690,8 @@ func foldedKey(b []byte) string {
 		return "SwapUniqueid"
 	case "FORWARD":
 		return "Forward"
+	case "DESTCHANVARIABLE":
+		return "DestChanVariable"
 	}
 	return ""
 }

@@ -1,7 +1,11 @@
 package ami
 
 import (
+	"reflect"
+	"time"
+
 	"errors"
+	"github.com/callstatus/callstatus/mapping"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,18 +13,23 @@ import (
 	"testing"
 )
 
-// TestRecordings reads every AMI recording of the lab (raw bytes as
-// Asterisk 22 sent them) and checks that the reader takes all of it and
-// that the events the engine uses translate.
+// TestRecordings reads every AMI recording (raw bytes as Asterisk 22 sent
+// them: the lab's under ../testdata/recordings, and this package's own
+// capture of originated calls in testdata/) and checks that the reader takes
+// all of it and that the events the engine uses translate.
 func TestRecordings(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "testdata", "recordings", "*.ami"))
+	lab, err := filepath.Glob(filepath.Join("..", "testdata", "recordings", "*.ami"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) == 0 {
-		t.Log("no recordings in ../testdata/recordings yet")
-		return
+	own, err := filepath.Glob(filepath.Join("testdata", "*.ami"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	if len(own) == 0 {
+		t.Fatal("testdata/*.ami is missing")
+	}
+	files := append(own, lab...)
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			fh, err := os.Open(file)
@@ -78,5 +87,48 @@ func TestRecordings(t *testing.T) {
 			sort.Strings(names)
 			t.Logf("%d frames, %d known events, %d translated, untranslated known: %v", frames, wanted, translated, names)
 		})
+	}
+}
+
+// TestCapturedAgentConnect pins the translation of a frame Asterisk 22.10
+// really sent (SystemName, channelvars, an escaped caller name).
+func TestCapturedAgentConnect(t *testing.T) {
+	fh, err := os.Open(filepath.Join("testdata", "asterisk22-originate.ami"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	r := NewReader(fh)
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			t.Fatalf("no AgentConnect in the capture: %v", err)
+		}
+		if f.Event() != "AgentConnect" {
+			continue
+		}
+		ev, ok := Translate(&f)
+		if !ok {
+			t.Fatal("AgentConnect not translated")
+		}
+		want := mapping.Event{
+			Kind: mapping.AgentConnect, Source: mapping.SourceAMI, Seq: f.Seq,
+			Time: time.Unix(1795629796, 941532000).UTC(),
+			Chan: mapping.Channel{UniqueID: "lab-1795629795.5", LinkedID: "lab-1795629795.1",
+				Name: "Local/840001@from-external-00000001;2", State: "Up",
+				CallerNum: "15551234567", CallerName: `Bob "B" Jones`,
+				ConnectedNum: "15551234567", ConnectedName: `Bob "B" Jones`,
+				Context: "from-external", Exten: "840001"},
+			Peer: mapping.Channel{UniqueID: "lab-1795629795.11", LinkedID: "lab-1795629795.1",
+				Name: "Local/231@lab-phones-00000005;1", State: "Up",
+				CallerNum: "15551234567", CallerName: `Bob "B" Jones`,
+				ConnectedNum: "15551234567", ConnectedName: `Bob "B" Jones`,
+				Context: "lab-phones", Exten: "840001"},
+			Queue: "support", Status: "1",
+		}
+		if !reflect.DeepEqual(ev, want) {
+			t.Errorf("Translate\n got %+v\nwant %+v", ev, want)
+		}
+		return
 	}
 }

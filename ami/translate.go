@@ -107,7 +107,9 @@ func apply(ev *mapping.Event, k, v string) bool {
 	case "Event", "Privilege", "SystemName", "ChannelState", "Language", "AccountCode",
 		"Priority", "Tenantid", "DestChannelState", "DestLanguage", "DestAccountCode",
 		"DestPriority", "Extension", "TechCause", "Count", "BridgeType", "BridgeTechnology",
-		"BridgeCreator", "BridgeName", "BridgeVideoSourceMode", "ActionID", "ChanVariable":
+		"BridgeCreator", "BridgeName", "BridgeVideoSourceMode", "ActionID", "ChanVariable",
+		"DestChanVariable", "DestTenantid", "Interface", "MemberName", "RingTime", "TalkTime",
+		"OriginalPosition", "Duration", "SwapUniqueid", "Forward":
 		// Known, not needed. (Extension: the deprecated copy of Exten.
 		// Count: queue callers, not the caller's position.)
 	case "Timestamp":
