@@ -1,16 +1,16 @@
 package ami
 
 import (
-	"reflect"
-	"time"
-
 	"errors"
-	"github.com/callstatus/callstatus/mapping"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"testing"
+	"time"
+
+	"github.com/callstatus/callstatus/mapping"
 )
 
 // TestRecordings reads every AMI recording (raw bytes as Asterisk 22 sent
