@@ -4,6 +4,19 @@
 // The ari/v6 message bus is not used: it drops events when a subscriber is
 // slow, and a dropped ChannelDestroyed is a wrong call status. Source owns
 // the websocket read loop instead, so a slow consumer slows the reads.
+//
+// What Asterisk 22 sends an observer (subscribeAll=true, no channel ever in
+// our Stasis application), seen in the lab:
+//   - channel objects carry no linkedid; with `channelvars = CHANNEL(linkedid)`
+//     in ari.conf every one has it in channelvars (see LinkedIDVar);
+//   - StasisStart/StasisEnd go only to the application that owns the
+//     channel, never to an observer; playbacks on a channel do reach it,
+//     with the channel only as "target_uri": "channel:<id>" (no linkedid);
+//   - there are no queue events at all (app_queue speaks only AMI);
+//   - ChannelHangupRequest often comes twice per channel (hard, then soft);
+//   - a few types are newer than ari/v6 (ChannelTransfer, ChannelToneDetected,
+//     ApplicationRegistered, CallBroadcast...): DecodeEvent rejects them and
+//     Source counts them as unknown.
 package ari
 
 import (
