@@ -150,8 +150,14 @@ func TestSourceReplay(t *testing.T) {
 	if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
 		t.Fatalf("Next error = %v, want a normal close", err)
 	}
-	if f.query != "app=callstatus&subscribeAll=true" {
-		t.Errorf("websocket query = %q", f.query)
+	if err := s.Close(); err != nil {
+		t.Errorf("Close after the server closed: %v", err)
+	}
+	f.mu.Lock()
+	query := f.query
+	f.mu.Unlock()
+	if query != "app=callstatus&subscribeAll=true" {
+		t.Errorf("websocket query = %q", query)
 	}
 
 	type got struct {
