@@ -132,3 +132,35 @@ func TestCapturedAgentConnect(t *testing.T) {
 		return
 	}
 }
+
+// TestCapturedBlindTransfer: an AMI BlindTransfer action on a queue call's
+// agent leg, as Asterisk 22.10 reported it.
+func TestCapturedBlindTransfer(t *testing.T) {
+	fh, err := os.Open(filepath.Join("testdata", "asterisk22-blindtransfer.ami"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	r := NewReader(fh)
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			t.Fatalf("no BlindTransfer in the capture: %v", err)
+		}
+		if f.Event() != "BlindTransfer" {
+			continue
+		}
+		ev, ok := Translate(&f)
+		if !ok {
+			t.Fatal("BlindTransfer not translated")
+		}
+		if ev.Kind != mapping.Transfer || ev.Status != "blind" || ev.Value != "Success" ||
+			ev.Chan.UniqueID != "lab-1795629873.23" || ev.Chan.Name != "Local/231@lab-phones-0000000b;1" ||
+			ev.Peer.UniqueID != "lab-1795629872.20" || ev.Peer.CallerNum != "" ||
+			ev.Bridge != "051cc3e7-ff3c-4fed-a3ee-62542aad435c" || len(ev.Linked) != 0 ||
+			!ev.Time.Equal(time.Unix(1795629875, 444255000)) {
+			t.Errorf("Translate = %+v", ev)
+		}
+		return
+	}
+}
