@@ -2,9 +2,15 @@ package ami
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -18,6 +24,7 @@ import (
 // CoreShowChannels and Logoff, and after a successful login with events on
 // it writes stream, then closes (or holds the connection when hold is set).
 type fakeAMI struct {
+	tls          *tls.Config // serve TLS when set
 	user, secret string
 	banner       string // default "Asterisk Call Manager/9.0.0"
 	stream       string
@@ -84,6 +91,9 @@ func startAMI(t *testing.T, f *fakeAMI) Config {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if f.tls != nil {
+		ln = tls.NewListener(ln, f.tls)
 	}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
@@ -344,5 +354,57 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// selfSigned returns a server TLS config for 127.0.0.1 and a client config
+// that trusts it.
+func selfSigned(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	return server, &tls.Config{RootCAs: pool}
+}
+
+func TestSourceTLS(t *testing.T) {
+	srv, cli := selfSigned(t)
+	cfg := startAMI(t, &fakeAMI{tls: srv, stream: "Event: Hangup\r\nUniqueid: 1.1\r\nCause: 16\r\n\r\n"})
+	cfg.TLS = cli
+	s := NewSource(cfg, nil)
+	if err := s.Connect(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev, err := s.Next(t.Context())
+	if err != nil || ev.Kind != mapping.ChannelHangup || ev.Cause != 16 {
+		t.Fatalf("Next = %+v, %v", ev, err)
+	}
+
+	// A client that does not trust the certificate fails at connect.
+	cfg.TLS = &tls.Config{}
+	err = NewSource(cfg, nil).Connect(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "ami: dial "+cfg.Address) {
+		t.Fatalf("Connect with an untrusted certificate = %v", err)
 	}
 }
