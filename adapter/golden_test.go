@@ -1,0 +1,132 @@
+package adapter
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callstatus/callstatus/mapping"
+)
+
+// manifestCall is the answer key of one recorded call (lab.Call, read as
+// JSON so this package does not depend on the lab).
+type manifestCall struct {
+	Description string `json:"description"`
+	Category    string `json:"category"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason"`
+	From        string `json:"from"`
+	To          string `json:"to"`
+}
+
+type manifest struct {
+	Scenario string         `json:"scenario"`
+	Calls    []manifestCall `json:"calls"`
+}
+
+// Every lab recording under ../testdata (or $CALLSTATUS_RECORDINGS):
+// NAME.ami + NAME.ari.jsonl + NAME.manifest.json replays to its answer
+// key: AMI and ARI merged, and each source alone.
+func TestReplayRecordings(t *testing.T) {
+	dir := "../testdata"
+	if d := os.Getenv("CALLSTATUS_RECORDINGS"); d != "" {
+		dir = d // e.g. fresh recordings from `callstatus-lab record`
+	}
+	manifests, _ := filepath.Glob(filepath.Join(dir, "*.manifest.json"))
+	if len(manifests) == 0 {
+		t.Logf("no recordings in %s", dir)
+		return
+	}
+	for _, mf := range manifests {
+		base := strings.TrimSuffix(mf, ".manifest.json")
+		name := filepath.Base(base)
+		body, err := os.ReadFile(mf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m manifest
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("%s: %v", mf, err)
+		}
+		var both []string
+		for _, f := range []string{base + ".ami", base + ".ari.jsonl"} {
+			if _, err := os.Stat(f); err == nil {
+				both = append(both, f)
+			}
+		}
+		sets := map[string][]string{"merged": both}
+		if len(both) == 2 {
+			sets["ami"], sets["ari"] = both[:1], both[1:]
+		}
+		for set, files := range sets {
+			t.Run(name+"/"+set, func(t *testing.T) {
+				cfg := mapping.DefaultConfig()
+				cfg.PBXID = "lab"
+				var got []mapping.CallStatus
+				start := time.Now()
+				if err := Replay(cfg, files, func(cs mapping.CallStatus) { got = append(got, cs) }); err != nil {
+					t.Fatal(err)
+				}
+				if d := time.Since(start); d > 5*time.Second {
+					t.Errorf("replay took %s", d)
+				}
+				checkManifest(t, m.Calls, got)
+			})
+		}
+	}
+}
+
+func checkManifest(t *testing.T, calls []manifestCall, got []mapping.CallStatus) {
+	t.Helper()
+	used := map[int]bool{}
+	for _, c := range calls {
+		idx := -1
+		for i, cs := range got {
+			if !used[i] && (cs.From.Number == c.From || (c.To != "" && cs.To.Number == c.To)) {
+				idx = i
+				break
+			}
+		}
+		if idx < 0 {
+			t.Errorf("no status for %q (%s → %s)", c.Description, c.From, c.To)
+			continue
+		}
+		used[idx] = true
+		cs := got[idx]
+		if string(cs.Category) != c.Category || string(cs.Status) != c.Status || (c.Reason != "" && cs.Reason != c.Reason) {
+			t.Errorf("%q\n  want %s/%s reason=%q\n   got %s/%s reason=%q rule=%s", c.Description,
+				c.Category, c.Status, c.Reason, cs.Category, cs.Status, cs.Reason, cs.Evidence.Rule)
+		}
+	}
+	for i, cs := range got {
+		if !used[i] {
+			t.Errorf("unexpected status %s %s/%s from=%q to=%q", cs.CallID, cs.Category, cs.Status, cs.From.Number, cs.To.Number)
+		}
+	}
+}
+
+func TestReplayOrderAMIBeforeARIOnTies(t *testing.T) {
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(src mapping.Source, order int, t time.Time) *recording {
+		return &recording{source: src, order: order, head: mapping.Event{Time: t}, ok: true}
+	}
+	tests := map[string]struct {
+		a, b *recording
+		want bool // a before b
+	}{
+		"earlier first":              {mk(mapping.SourceARI, 0, at), mk(mapping.SourceAMI, 1, at.Add(time.Millisecond)), true},
+		"tie: AMI before ARI":        {mk(mapping.SourceAMI, 1, at), mk(mapping.SourceARI, 0, at), true},
+		"tie: ARI after AMI":         {mk(mapping.SourceARI, 0, at), mk(mapping.SourceAMI, 1, at), false},
+		"tie, same kind: file order": {mk(mapping.SourceAMI, 0, at), mk(mapping.SourceAMI, 1, at), true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := tc.a.before(tc.b); got != tc.want {
+				t.Errorf("before = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
