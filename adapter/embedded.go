@@ -3,8 +3,10 @@ package adapter
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -40,6 +42,16 @@ func StartEmbedded(cfg EmbeddedConfig, dataDir string, log *slog.Logger) (*Embed
 	}
 	if cfg.Port == 0 {
 		opts.Port = server.DEFAULT_PORT
+	}
+	if cfg.Listen && opts.Port > 0 {
+		// nats-server only logs a busy port and never becomes ready;
+		// say so at once instead of after the readiness timeout.
+		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(opts.Port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("nats-server: nats.embedded.port: %w (another NATS server? set nats.urls to use it)", err)
+		}
+		l.Close()
 	}
 	if cfg.LeafNode.URL != "" {
 		u, err := url.Parse(cfg.LeafNode.URL)

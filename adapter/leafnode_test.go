@@ -3,6 +3,7 @@ package adapter
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -68,5 +69,15 @@ func TestEmbeddedLeafNodeForwardsToHub(t *testing.T) {
 	})
 	if msg.Subject != "callstatus.pbx1.inbound.answered" || msg.Header.Get("Nats-Msg-Id") != cs.CallID {
 		t.Errorf("hub got %s id %q", msg.Subject, msg.Header.Get("Nats-Msg-Id"))
+	}
+}
+
+func TestEmbeddedPortInUse(t *testing.T) {
+	e := startNATS(t, -1, t.TempDir())
+	port := e.Server.Addr().(*net.TCPAddr).Port
+	_, err := StartEmbedded(EmbeddedConfig{Host: "127.0.0.1", Port: port, Listen: true, StoreDir: t.TempDir()}, "", nil)
+	want := fmt.Sprintf("nats-server: nats.embedded.port: listen tcp 127.0.0.1:%d: bind: address already in use (another NATS server? set nats.urls to use it)", port)
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
 	}
 }
