@@ -347,8 +347,8 @@ func (m *Machine) decide(cl *call) CallStatus {
 			st.Status, st.Reason = Answered, "ANSWER"
 			st.Evidence = Evidence{Rule: "inbound.answered.leg_answer", Events: ev(answered.ref)}
 		} else {
-			st.Status, st.Reason = Missed, missedReason(cl, st)
-			st.Evidence = Evidence{Rule: "inbound.missed.no_leg_answer", Events: ev(cl.lastDialRef)}
+			st.Status, st.Reason = Missed, missedReason(cl, st, chans)
+			st.Evidence = Evidence{Rule: "inbound.missed.no_leg_answer", Events: ev(cl.lastDialRef, cl.origRef)}
 			st.Agent = nil
 		}
 	default:
@@ -368,8 +368,8 @@ func (m *Machine) decide(cl *call) CallStatus {
 			st.Status, st.Reason = Connected, "ANSWER"
 			st.Evidence = Evidence{Rule: "outbound.connected.far_answer", Events: ev(answered.ref)}
 		default:
-			st.Status, st.Reason = Canceled, missedReason(cl, st)
-			st.Evidence = Evidence{Rule: "outbound.canceled.no_far_answer", Events: ev(cl.lastDialRef)}
+			st.Status, st.Reason = Canceled, missedReason(cl, st, chans)
+			st.Evidence = Evidence{Rule: "outbound.canceled.no_far_answer", Events: ev(cl.lastDialRef, cl.origRef)}
 		}
 	}
 	st.Evidence.Rule += "+direction." + dirRule
@@ -378,12 +378,20 @@ func (m *Machine) decide(cl *call) CallStatus {
 
 func (l *leg) answered() bool { return !l.answer.IsZero() || l.status == "ANSWER" }
 
-func missedReason(cl *call, st CallStatus) string {
+func missedReason(cl *call, st CallStatus, chans []*channel) string {
 	switch {
 	case cl.lastDial != "":
 		return cl.lastDial
 	case cl.dialStatusVar != "":
 		return cl.dialStatusVar
+	}
+	// A click-to-call whose first leg (the user's phone) never answered.
+	for _, c := range chans {
+		if c.origStatus != "" && c.origStatus != "ANSWER" {
+			return c.origStatus
+		}
+	}
+	switch {
 	case cl.voicemail:
 		return "VOICEMAIL"
 	case st.IVR:

@@ -120,6 +120,7 @@ type call struct {
 	lastDial      string
 	lastDialAt    time.Time
 	lastDialRef   ref
+	origRef       ref
 	dialStatusVar string
 	dirVar        string
 	vmdrop        string
@@ -185,9 +186,11 @@ func (m *Machine) Apply(e Event) []CallStatus {
 				return nil
 			}
 			p.originated = true
-			if e.Kind == DialEnd {
+			// Its status is about the user's own phone, not the far
+			// end: it explains a call only when nothing else was dialed.
+			if e.Kind == DialEnd && p.origStatus == "" {
 				p.origStatus = e.Status
-				m.noteDialEnd(p.call, e, r)
+				p.call.origRef = r
 			}
 			p.call.touch(e.Time)
 			return m.evict()

@@ -67,7 +67,9 @@ func run(t *testing.T, events []Event) []CallStatus {
 
 func TestRules(t *testing.T) {
 	trunk := func(s *script) Channel { return s.ch("1.1", "PJSIP/trunk-00000001", "from-external", "5550200") }
-	phone := func(s *script, id, n string) Channel { return s.ch(id, "PJSIP/"+n+"-0000000"+id[2:], "from-internal", "") }
+	phone := func(s *script, id, n string) Channel {
+		return s.ch(id, "PJSIP/"+n+"-0000000"+id[2:], "from-internal", "")
+	}
 
 	tests := map[string]struct {
 		build func(s *script)
