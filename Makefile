@@ -12,7 +12,7 @@ ASTERISK_IMAGE ?= callstatus/asterisk:lab
 LAB_NAME       ?= callstatus-lab
 export CALLSTATUS_ASTERISK_IMAGE := $(ASTERISK_IMAGE)
 
-.PHONY: help build asterisk-base asterisk-image lab-up lab-down test unit demo bench
+.PHONY: help build asterisk-base asterisk-image lab-up lab-down record test unit demo bench
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,11 @@ lab-up: asterisk-image ## start the lab Asterisk (AMI 127.0.0.1:5038, ARI 127.0.
 
 lab-down: ## stop the lab Asterisk
 	-docker rm -f $(LAB_NAME)
+
+# ONLY=name1,name2 records a subset; the recordings are what the daemon's
+# accounts (AMI and ARI user callstatus) see, one scenario at a time.
+record: lab-up ## record every lab scenario into testdata/recordings (NAME.ami, NAME.ari.jsonl, NAME.manifest.json)
+	$(GO) run ./cmd/callstatus-lab record --out testdata/recordings --container $(LAB_NAME) $(if $(ONLY),--only $(ONLY))
 
 unit: ## unit, golden and fuzz-seed tests (no Docker)
 	$(GO) test -short ./...
