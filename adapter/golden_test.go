@@ -1,13 +1,16 @@
 package adapter
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/callstatus/callstatus/lab"
 	"github.com/callstatus/callstatus/mapping"
 )
 
@@ -20,6 +23,7 @@ type manifestCall struct {
 	Reason      string `json:"reason"`
 	From        string `json:"from"`
 	To          string `json:"to"`
+	Direction   string `json:"direction"`
 }
 
 type manifest struct {
@@ -27,18 +31,27 @@ type manifest struct {
 	Calls    []manifestCall `json:"calls"`
 }
 
-// Every lab recording under ../testdata (or $CALLSTATUS_RECORDINGS):
-// NAME.ami + NAME.ari.jsonl + NAME.manifest.json replays to its answer
-// key: AMI and ARI merged, and each source alone.
+var update = flag.Bool("update", false, "rewrite testdata/recordings/*.golden.jsonl from the engine's output")
+
+// sourceLimits are the answers a single source cannot know, by scenario and
+// source: AMI does not report ARI playbacks, so a voicemail drop played by
+// an ARI application looks like a plain connected call to AMI alone.
+var sourceLimits = map[string]map[string]string{
+	"outbound-vmdrop-ari": {"ami": "connected"},
+}
+
+// Every lab recording under ../testdata/recordings (or
+// $CALLSTATUS_RECORDINGS): NAME.ami + NAME.ari.jsonl + NAME.manifest.json
+// replays to its answer key: AMI and ARI merged, and each source alone. The
+// merged output must also equal NAME.golden.jsonl (rewritten by -update).
 func TestReplayRecordings(t *testing.T) {
-	dir := "../testdata"
+	dir := "../testdata/recordings"
 	if d := os.Getenv("CALLSTATUS_RECORDINGS"); d != "" {
 		dir = d // e.g. fresh recordings from `callstatus-lab record`
 	}
 	manifests, _ := filepath.Glob(filepath.Join(dir, "*.manifest.json"))
-	if len(manifests) == 0 {
-		t.Logf("no recordings in %s", dir)
-		return
+	if len(manifests) < 20 {
+		t.Fatalf("found %d recordings in %s, want every lab scenario", len(manifests), dir)
 	}
 	for _, mf := range manifests {
 		base := strings.TrimSuffix(mf, ".manifest.json")
@@ -63,8 +76,7 @@ func TestReplayRecordings(t *testing.T) {
 		}
 		for set, files := range sets {
 			t.Run(name+"/"+set, func(t *testing.T) {
-				cfg := mapping.DefaultConfig()
-				cfg.PBXID = "lab"
+				cfg := lab.Rules()
 				var got []mapping.CallStatus
 				start := time.Now()
 				if err := Replay(cfg, files, func(cs mapping.CallStatus) { got = append(got, cs) }); err != nil {
@@ -73,7 +85,17 @@ func TestReplayRecordings(t *testing.T) {
 				if d := time.Since(start); d > 5*time.Second {
 					t.Errorf("replay took %s", d)
 				}
-				checkManifest(t, m.Calls, got)
+				calls := m.Calls
+				if want, ok := sourceLimits[name][set]; ok {
+					calls = append([]manifestCall(nil), calls...)
+					for i := range calls {
+						calls[i].Status, calls[i].Reason = want, ""
+					}
+				}
+				checkManifest(t, calls, got)
+				if set == "merged" {
+					checkGolden(t, base+".golden.jsonl", got)
+				}
 			})
 		}
 	}
@@ -96,9 +118,10 @@ func checkManifest(t *testing.T, calls []manifestCall, got []mapping.CallStatus)
 		}
 		used[idx] = true
 		cs := got[idx]
-		if string(cs.Category) != c.Category || string(cs.Status) != c.Status || (c.Reason != "" && cs.Reason != c.Reason) {
-			t.Errorf("%q\n  want %s/%s reason=%q\n   got %s/%s reason=%q rule=%s", c.Description,
-				c.Category, c.Status, c.Reason, cs.Category, cs.Status, cs.Reason, cs.Evidence.Rule)
+		if string(cs.Category) != c.Category || string(cs.Status) != c.Status || (c.Reason != "" && cs.Reason != c.Reason) ||
+			(c.Direction != "" && cs.Direction != c.Direction) {
+			t.Errorf("%q\n  want %s/%s reason=%q direction=%s\n   got %s/%s reason=%q direction=%s rule=%s", c.Description,
+				c.Category, c.Status, c.Reason, c.Direction, cs.Category, cs.Status, cs.Reason, cs.Direction, cs.Evidence.Rule)
 		}
 	}
 	for i, cs := range got {
@@ -128,5 +151,43 @@ func TestReplayOrderAMIBeforeARIOnTies(t *testing.T) {
 				t.Errorf("before = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// checkGolden compares every field of the merged replay with the golden
+// file, so a change in legs, agents or timings is seen, not just statuses.
+func checkGolden(t *testing.T, path string, got []mapping.CallStatus) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, cs := range got {
+		if err := enc.Encode(cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if *update {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./adapter -run TestReplayRecordings -update)", err)
+	}
+	if !bytes.Equal(want, buf.Bytes()) {
+		wl, gl := bytes.Split(want, []byte("\n")), bytes.Split(buf.Bytes(), []byte("\n"))
+		for i := 0; i < len(wl) || i < len(gl); i++ {
+			var w, g []byte
+			if i < len(wl) {
+				w = wl[i]
+			}
+			if i < len(gl) {
+				g = gl[i]
+			}
+			if !bytes.Equal(w, g) {
+				t.Fatalf("%s line %d differs (run with -update if the change is right)\n want %s\n  got %s", path, i+1, w, g)
+			}
+		}
 	}
 }

@@ -155,7 +155,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 	case matchAny(m.cfg.TrunkChannels, origin.name):
 		direction, dirRule = "inbound", "trunk"
 	}
-	if direction == "outbound" && len(cl.legs) > 0 {
+	if direction == "outbound" && dirRule != "variable" && len(cl.legs) > 0 {
 		external := false
 		for _, l := range cl.legs {
 			if matchAny(m.cfg.TrunkChannels, l.peer.name) {
@@ -261,8 +261,10 @@ func (m *Machine) decide(cl *call) CallStatus {
 	}
 	st.Voicemail = cl.voicemail
 	st.Transferred = cl.transfer
+	// The PBX answered an inbound caller before ringing any phone: an IVR
+	// or an announcement, never an answer by itself.
 	for _, c := range chans {
-		if !peers[c] && !c.up.IsZero() && (cl.firstDial.IsZero() || c.up.Before(cl.firstDial)) && len(visits) == 0 && !c.originated {
+		if direction == "inbound" && !peers[c] && !c.up.IsZero() && (cl.firstDial.IsZero() || c.up.Before(cl.firstDial)) {
 			st.IVR = true
 			break
 		}

@@ -71,7 +71,6 @@ type channel struct {
 
 	seenBy, goneBy srcMask
 	peer           bool // dialed by a channel of the call, or a queue member leg
-	originated     bool // created by an Originate (a dial with no caller)
 	origStatus     string
 	snapshot       bool
 	bridge         string
@@ -185,7 +184,6 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			if p == nil {
 				return nil
 			}
-			p.originated = true
 			// Its status is about the user's own phone, not the far
 			// end: it explains a call only when nothing else was dialed.
 			if e.Kind == DialEnd && p.origStatus == "" {
@@ -361,20 +359,24 @@ func (m *Machine) noteDialEnd(cl *call, e Event, r ref) {
 func (m *Machine) varSet(c *channel, e Event, r ref) {
 	switch {
 	case e.Name == "QUEUESTATUS":
-		// The value belongs to the latest visit that began before it was
-		// set: a slower source must not pin it on the next queue.
-		for i := len(c.visits) - 1; i >= 0; i-- {
-			v := c.visits[i]
-			if v.start.After(e.Time) {
-				continue
-			}
-			if v.status == "" {
-				v.status, v.statusRef = e.Value, r
-				if v.leave.IsZero() {
-					v.leave = e.Time
+		// The value belongs to the Queue() run this source saw last: a
+		// slower source must not pin it on the next queue (timestamps of
+		// the two sources differ in precision, so time cannot tell).
+		var v *visit
+		if n := int(c.queueApps[e.Source&3]); n > 0 && n <= len(c.visits) {
+			v = c.visits[n-1]
+		} else {
+			for i := len(c.visits) - 1; i >= 0 && v == nil; i-- {
+				if !c.visits[i].start.After(e.Time) {
+					v = c.visits[i]
 				}
 			}
-			break
+		}
+		if v != nil && v.status == "" {
+			v.status, v.statusRef = e.Value, r
+			if v.leave.IsZero() {
+				v.leave = e.Time
+			}
 		}
 	case e.Name == "DIALSTATUS":
 		c.call.dialStatusVar = e.Value
