@@ -172,6 +172,14 @@ func firstDiff(got, want string) string {
 	return ""
 }
 
+// alwaysTranslated lists the ARI types that carry a channel every time and
+// so must always become a mapping event.
+var alwaysTranslated = map[string]bool{
+	"ChannelCreated": true, "ChannelStateChange": true, "ChannelDestroyed": true,
+	"ChannelHangupRequest": true, "ChannelEnteredBridge": true, "ChannelLeftBridge": true,
+	"BridgeBlindTransfer": true, "BridgeAttendedTransfer": true, "ChannelUserevent": true,
+}
+
 // TestRecordings reads every ARI recording the lab made
 // (../testdata/recordings/*.ari.jsonl): every line must decode, and the
 // log reports how much translates and whether channelvars carried the
@@ -196,6 +204,8 @@ func TestRecordings(t *testing.T) {
 				case r.unknown:
 					unknown++
 					skipped[r.typ]++
+				case len(r.events) == 0 && alwaysTranslated[r.typ]:
+					t.Errorf("line %d: %s translated to nothing", r.line, r.typ)
 				case len(r.events) == 0:
 					skipped[r.typ]++
 				default:
