@@ -45,7 +45,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		src := ami.NewSource(ac, log.With("source", "ami"))
 		var s Source = authAware{Source: src, account: cfg.AMI.Username, is: func(err error) bool { return errors.Is(err, ami.ErrAuth) }}
 		if cfg.AMI.Snapshot {
-			s = &snapshotSource{Source: s, list: src.Snapshot, log: log.With("source", "ami")}
+			s = &snapshotSource{Source: s, list: src.Snapshot, source: mapping.SourceAMI, log: log.With("source", "ami")}
 		}
 		d.sources = append(d.sources, namedSource{"ami", s})
 	}
@@ -53,7 +53,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		src := ari.NewSource(cfg.ARI.Config, log.With("source", "ari"))
 		var s Source = authAware{Source: src, account: cfg.ARI.Username, is: func(err error) bool { return errors.Is(err, ari.ErrAuth) }}
 		if cfg.ARI.Snapshot {
-			s = &snapshotSource{Source: s, list: src.Channels, log: log.With("source", "ari")}
+			s = &snapshotSource{Source: s, list: src.Channels, source: mapping.SourceARI, log: log.With("source", "ari")}
 		}
 		d.sources = append(d.sources, namedSource{"ari", s})
 	}
@@ -215,6 +215,7 @@ func (e authError) Account() string { return e.account }
 type snapshotSource struct {
 	Source
 	list    func(ctx context.Context) ([]mapping.Event, error)
+	source  mapping.Source
 	log     *slog.Logger
 	pending []mapping.Event
 }
@@ -223,6 +224,7 @@ func (s *snapshotSource) Connect(ctx context.Context) error {
 	if err := s.Source.Connect(ctx); err != nil {
 		return err
 	}
+	taken := time.Now()
 	evs, err := s.list(ctx)
 	if err != nil {
 		// Not fatal: live events still flow; only calls already up
@@ -231,7 +233,9 @@ func (s *snapshotSource) Connect(ctx context.Context) error {
 		s.pending = nil
 		return nil
 	}
-	s.pending = evs
+	// SnapshotDone lets the engine end the calls whose channels died
+	// while the source was away.
+	s.pending = append(evs, mapping.Event{Kind: mapping.SnapshotDone, Source: s.source, Time: taken})
 	return nil
 }
 

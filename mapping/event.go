@@ -72,6 +72,11 @@ const (
 	// ChannelSnapshot: a channel that already existed when the daemon
 	// joined (AMI CoreShowChannel, ARI channel list).
 	ChannelSnapshot
+	// SnapshotDone: the snapshot that followed a (re)connect of source
+	// Source is complete. Channels of calls in flight that it did not list
+	// ended while nobody was listening: their calls are finalized with
+	// what is known, marked incomplete.
+	SnapshotDone
 
 	kindCount
 )
@@ -102,6 +107,7 @@ var kindNames = [...]string{
 	SourceDown:        "source_down",
 	SourceUp:          "source_up",
 	ChannelSnapshot:   "channel_snapshot",
+	SnapshotDone:      "snapshot_done",
 }
 
 func (k Kind) String() string {

@@ -26,6 +26,7 @@ type Machine struct {
 
 	up       srcMask // sources connected now
 	nextCall uint64
+	snapGen  uint64 // generation of the snapshot being received
 	stats    Stats
 }
 
@@ -73,6 +74,7 @@ type channel struct {
 	peer           bool // dialed by a channel of the call, or a queue member leg
 	origStatus     string
 	snapshot       bool
+	listed         uint64 // snapshot generation that listed this channel alive
 	bridge         string
 	visits         []*visit
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
@@ -142,6 +144,7 @@ func New(cfg Config) *Machine {
 		bridges:  make(map[string][]*channel),
 		locals:   make(map[string]*channel),
 		dead:     make(map[string]time.Time),
+		snapGen:  1,
 	}
 }
 
@@ -169,9 +172,16 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			}
 		}
 		return out
+	case SnapshotDone:
+		return m.reconcile(e)
 	case KindUnknown:
 		m.stats.Ignored++
 		return nil
+	}
+	// A snapshot is a list, not a connection: it never reports hangups,
+	// so it must not be waited for.
+	if e.Source == SourceSnapshot {
+		b = 0
 	}
 	m.up |= b
 	r := ref{src: e.Source, kind: e.Kind, seq: e.Seq}
@@ -206,7 +216,10 @@ func (m *Machine) Apply(e Event) []CallStatus {
 	switch e.Kind {
 	case ChannelCreated, ChannelSnapshot:
 		if e.Kind == ChannelSnapshot {
-			c.snapshot = true
+			c.listed = m.snapGen
+			if len(cl.chans) == 1 || cl.snapshotOnly() {
+				c.snapshot = true
+			}
 		}
 		if e.Chan.State == "Up" && c.up.IsZero() {
 			c.up = e.Time
@@ -712,4 +725,40 @@ func (m *Machine) leaveBridge(c *channel, bridge string) {
 	if c.bridge == bridge {
 		c.bridge = ""
 	}
+}
+
+// reconcile ends what a snapshot no longer lists. It only acts when no other
+// source stayed connected: otherwise that source reported every hangup, and
+// a channel missing from the list was merely created after it was taken.
+func (m *Machine) reconcile(e Event) []CallStatus {
+	gen := m.snapGen
+	m.snapGen++
+	if m.up&^bit(e.Source) != 0 {
+		return nil
+	}
+	var out []CallStatus
+	for _, cl := range m.sortedCalls() {
+		for _, c := range cl.chans {
+			if !c.gone && c.listed != gen && !c.created.After(e.Time) {
+				c.gone, c.goneAt = true, e.Time
+				c.goneBy = c.seenBy
+				cl.gap = true
+			}
+		}
+		if cl.gap && allGone(cl) {
+			out = append(out, m.finalize(cl, e.Time, "snapshot"))
+		}
+	}
+	return out
+}
+
+// snapshotOnly: every channel of the call so far came from a snapshot, so
+// the daemon joined the call late.
+func (cl *call) snapshotOnly() bool {
+	for _, c := range cl.chans {
+		if c.listed == 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -287,3 +287,56 @@ func TestGlob(t *testing.T) {
 		})
 	}
 }
+
+// A source that comes back lists the channels still up; calls whose
+// channels died during the gap end with what was known, marked incomplete,
+// and calls still up go on to their real end.
+func TestSnapshotAfterGapEndsDeadCalls(t *testing.T) {
+	s := newScript("1.1")
+	a, b := s.ch("1.1", "PJSIP/trunk-00000001", "from-external", "5550200"), s.ch("1.2", "PJSIP/101-00000002", "", "")
+	s.created(a).created(b).dial(a, b).dialEnd(a, b, "ANSWER")
+	s2 := newScript("2.1")
+	s2.t = s.t
+	c := s2.ch("2.1", "PJSIP/trunk-00000003", "from-external", "5550201")
+	s2.created(c)
+
+	m := New(DefaultConfig())
+	m.Apply(Event{Kind: SourceUp, Source: SourceAMI})
+	for _, e := range append(s.events, s2.events...) {
+		if out := m.Apply(e); len(out) != 0 {
+			t.Fatalf("early status %+v", out)
+		}
+	}
+	at := s.t.Add(time.Second)
+	m.Apply(Event{Kind: SourceDown, Source: SourceAMI, Time: at})
+	m.Apply(Event{Kind: SourceUp, Source: SourceAMI, Time: at.Add(time.Second)})
+	// Only call 2 is still up.
+	m.Apply(Event{Kind: ChannelSnapshot, Source: SourceSnapshot, Time: at.Add(time.Second), Chan: c})
+	out := m.Apply(Event{Kind: SnapshotDone, Source: SourceAMI, Time: at.Add(time.Second)})
+	if len(out) != 1 || out[0].LinkedID != "1.1" || out[0].Status != Answered || !out[0].Incomplete || out[0].Inferred != "snapshot" {
+		t.Fatalf("got %+v, want call 1.1 answered, incomplete, inferred from the snapshot", out)
+	}
+	if m.Active() != 1 {
+		t.Fatalf("active %d, want call 2.1 still tracked", m.Active())
+	}
+	out = m.Apply(Event{Kind: ChannelHangup, Source: SourceAMI, Time: at.Add(2 * time.Second), Chan: c, Cause: 16})
+	if len(out) != 1 || out[0].LinkedID != "2.1" || out[0].Status != Missed {
+		t.Fatalf("got %+v, want call 2.1 missed", out)
+	}
+}
+
+// A snapshot at start-up lets the daemon follow calls it joined late.
+func TestSnapshotAtStartMarksJoinedLate(t *testing.T) {
+	m := New(DefaultConfig())
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	a := Channel{UniqueID: "1.1", LinkedID: "1.1", Name: "PJSIP/trunk-00000001", Context: "from-external", State: "Up"}
+	m.Apply(Event{Kind: SourceUp, Source: SourceAMI, Time: at})
+	m.Apply(Event{Kind: ChannelSnapshot, Source: SourceSnapshot, Time: at, Chan: a})
+	if out := m.Apply(Event{Kind: SnapshotDone, Source: SourceAMI, Time: at}); len(out) != 0 {
+		t.Fatalf("snapshot ended a listed call: %+v", out)
+	}
+	out := m.Apply(Event{Kind: ChannelHangup, Source: SourceAMI, Time: at.Add(time.Minute), Chan: a, Cause: 16})
+	if len(out) != 1 || !out[0].JoinedLate {
+		t.Fatalf("got %+v, want one status joined late", out)
+	}
+}
