@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,69 +92,101 @@ func check(t *testing.T, scenario string, calls []lab.Call, got []mapping.CallSt
 	}
 }
 
-// Every lab scenario through AMI+ARI → daemon → NATS JetStream. Scenarios
-// without SIP run concurrently; SIP ones (fixed SIPp ports) one by one.
+// rig is one daemon under test with its own NATS server and subscriber.
+type rig struct {
+	name    string
+	amiOnly bool
+	d       *adapter.Daemon
+	nc      *nats.Conn
+	box     *inbox
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func startRig(t *testing.T, ast *lab.Asterisk, name string, withARI bool) *rig {
+	t.Helper()
+	ns := lab.StartNATS(t)
+	cfg := adapter.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Log.Level = "debug"
+	cfg.Mapping = lab.Rules()
+	cfg.AMI.Address, cfg.AMI.Username, cfg.AMI.Password = ast.AMIAddr, ast.DaemonUser, ast.DaemonPass
+	cfg.ARI.Enabled = withARI
+	cfg.ARI.URL, cfg.ARI.Username, cfg.ARI.Password = ast.ARIURL, ast.DaemonUser, ast.DaemonPass
+	cfg.NATS.URLs = []string{ns.ClientURL()}
+	cfg.Reconnect.Initial = 100 * time.Millisecond
+
+	d, err := adapter.New(cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &rig{name: name, amiOnly: !withARI, d: d, box: &inbox{}, cancel: cancel, done: make(chan error, 1)}
+	t.Cleanup(cancel)
+	go func() { r.done <- d.Run(ctx) }()
+
+	r.nc, err = nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.nc.Close)
+	sch, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.nc.Subscribe("callstatus.>", func(m *nats.Msg) {
+		var cs mapping.CallStatus
+		if err := json.Unmarshal(m.Data, &cs); err != nil {
+			t.Errorf("%s: undecodable status: %v", name, err)
+			return
+		}
+		if err := sch.Validate(m.Data); err != nil {
+			t.Errorf("%s: status breaks the schema: %v\n%s", name, err, m.Data)
+		}
+		if want := fmt.Sprintf("callstatus.lab.%s.%s", cs.Category, cs.Status); m.Subject != want {
+			t.Errorf("%s: subject %q, want %q", name, m.Subject, want)
+		}
+		r.box.mu.Lock()
+		r.box.got = append(r.box.got, cs)
+		r.box.raw = append(r.box.raw, m.Data)
+		r.box.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.nc.Flush()
+	sources := uint64(1)
+	if withARI {
+		sources = 2
+	}
+	waitFor(t, 30*time.Second, name+": sources connected", func() bool { return d.Stats().SourceUps.Load() >= sources })
+	return r
+}
+
+// expected adjusts a scenario's answer key to what this rig can know.
+func (r *rig) expected(calls []lab.Call) []lab.Call {
+	out := append([]lab.Call(nil), calls...)
+	for i, c := range out {
+		if r.amiOnly && c.AMIOnlyStatus != "" {
+			out[i].Status, out[i].Reason = c.AMIOnlyStatus, ""
+		}
+	}
+	return out
+}
+
+// Every lab scenario through two daemons at once, attached to the same
+// Asterisk: one with AMI and ARI, one with AMI only, each publishing to its
+// own JetStream. Scenarios without SIP run concurrently; SIP ones (fixed
+// SIPp ports) one by one.
 func TestLabScenariosThroughDaemon(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration: needs Docker")
 	}
 	ast := lab.StartAsterisk(t)
-	ns := lab.StartNATS(t)
-
-	cfg := adapter.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Log.Level = "debug"
-	cfg.Mapping.PBXID = "lab"
-	cfg.AMI.Address, cfg.AMI.Username, cfg.AMI.Password = ast.AMIAddr, ast.DaemonUser, ast.DaemonPass
-	cfg.ARI.Enabled = true
-	cfg.ARI.URL, cfg.ARI.Username, cfg.ARI.Password = ast.ARIURL, ast.DaemonUser, ast.DaemonPass
-	cfg.NATS.URLs = []string{ns.ClientURL()}
-	cfg.Reconnect.Initial = 100 * time.Millisecond
+	rigs := []*rig{startRig(t, ast, "ami+ari", true), startRig(t, ast, "ami-only", false)}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := adapter.New(cfg, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runDone := make(chan error, 1)
-	go func() { runDone <- d.Run(ctx) }()
-
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	sch, err := schema.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	box := &inbox{}
-	_, err = nc.Subscribe("callstatus.>", func(m *nats.Msg) {
-		var cs mapping.CallStatus
-		if err := json.Unmarshal(m.Data, &cs); err != nil {
-			t.Errorf("undecodable status: %v", err)
-			return
-		}
-		if err := sch.Validate(m.Data); err != nil {
-			t.Errorf("status breaks the schema: %v\n%s", err, m.Data)
-		}
-		if want := fmt.Sprintf("callstatus.lab.%s.%s", cs.Category, cs.Status); m.Subject != want {
-			t.Errorf("subject %q, want %q", m.Subject, want)
-		}
-		box.mu.Lock()
-		box.got = append(box.got, cs)
-		box.raw = append(box.raw, m.Data)
-		box.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc.Flush()
-
-	// Both sources up before any call.
-	waitFor(t, 30*time.Second, "AMI and ARI connected", func() bool { return d.Stats().SourceUps.Load() >= 2 })
-
 	drv, err := lab.NewDriver(ctx, lab.DriverConfig{Container: ast.Container, AMIAddr: ast.AMIAddr, ARIURL: ast.ARIURL, Logger: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -171,10 +202,18 @@ func TestLabScenariosThroughDaemon(t *testing.T) {
 		}
 	}
 
-	// The grace the daemon may need after the last hangup: two-source
+	// The grace a daemon may need after the last hangup: two-source
 	// confirmation plus a sweep.
-	settle := cfg.Mapping.ConfirmGrace + 10*time.Second
-	used := map[int]bool{}
+	settle := lab.Rules().ConfirmGrace + 10*time.Second
+	used := make([]map[int]bool, len(rigs))
+	for i := range used {
+		used[i] = map[int]bool{}
+	}
+	waitAll := func(what string, n func(r *rig) int) {
+		for _, r := range rigs {
+			waitFor(t, settle, r.name+": "+what, func() bool { return r.box.len() >= n(r) })
+		}
+	}
 
 	// Phase 1: all non-SIP scenarios at once.
 	g, gctx := errgroup.WithContext(ctx)
@@ -193,15 +232,20 @@ func TestLabScenariosThroughDaemon(t *testing.T) {
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, settle, fmt.Sprintf("%d statuses", want), func() bool { return box.len() >= want })
-	got := box.snapshot()
-	for _, s := range concurrent {
-		check(t, s.Name, s.Calls, got, used)
+	waitAll(fmt.Sprintf("%d statuses", want), func(*rig) int { return want })
+	for i, r := range rigs {
+		got := r.box.snapshot()
+		for _, s := range concurrent {
+			check(t, r.name+"/"+s.Name, r.expected(s.Calls), got, used[i])
+		}
 	}
 
 	// Phase 2: SIP scenarios one at a time.
 	for _, s := range sip {
-		before := box.len()
+		before := make([]int, len(rigs))
+		for i, r := range rigs {
+			before[i] = r.box.len()
+		}
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		err := drv.Run(rctx, s.Name)
 		cancel()
@@ -209,49 +253,49 @@ func TestLabScenariosThroughDaemon(t *testing.T) {
 			t.Errorf("scenario %s: %v", s.Name, err)
 			continue
 		}
-		waitFor(t, settle, s.Name+" statuses", func() bool { return box.len() >= before+len(s.Calls) })
-		got = box.snapshot()
-		check(t, s.Name, s.Calls, got, used)
+		for i, r := range rigs {
+			waitFor(t, settle, r.name+": "+s.Name+" statuses", func() bool { return r.box.len() >= before[i]+len(s.Calls) })
+			check(t, r.name+"/"+s.Name, r.expected(s.Calls), r.box.snapshot(), used[i])
+		}
 	}
 
-	// Nothing unexpected: every status belongs to some scenario call.
 	time.Sleep(time.Second)
-	got = box.snapshot()
-	for i, cs := range got {
-		if !used[i] {
-			t.Errorf("unexpected status: %s", describe(cs))
+	for i, r := range rigs {
+		got := r.box.snapshot()
+		// Nothing unexpected: every status belongs to some scenario call.
+		for j, cs := range got {
+			if !used[i][j] {
+				t.Errorf("%s: unexpected status: %s", r.name, describe(cs))
+			}
 		}
-	}
-
-	// The stream holds exactly one message per call (dedupe by call id).
-	js, _ := jetstream.New(nc)
-	st, err := js.Stream(ctx, "CALLSTATUS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int(info.State.Msgs) != len(got) {
-		t.Errorf("stream holds %d messages, %d statuses were published", info.State.Msgs, len(got))
-	}
-	ids := map[string]bool{}
-	for _, cs := range got {
-		if ids[cs.CallID] {
-			t.Errorf("call id %s published twice", cs.CallID)
+		// The stream holds exactly one message per call (dedupe by call id).
+		js, _ := jetstream.New(r.nc)
+		st, err := js.Stream(ctx, "CALLSTATUS")
+		if err != nil {
+			t.Fatal(err)
 		}
-		ids[cs.CallID] = true
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int(info.State.Msgs) != len(got) {
+			t.Errorf("%s: stream holds %d messages, %d statuses were published", r.name, info.State.Msgs, len(got))
+		}
+		ids := map[string]bool{}
+		for _, cs := range got {
+			if ids[cs.CallID] {
+				t.Errorf("%s: call id %s published twice", r.name, cs.CallID)
+			}
+			ids[cs.CallID] = true
+		}
+		r.cancel()
+		if err := <-r.done; err != nil {
+			t.Errorf("%s: daemon: %v", r.name, err)
+		}
+		st2 := r.d.Stats()
+		if st2.EventsDropped.Load() != 0 || st2.PublishDropped.Load() != 0 {
+			t.Errorf("%s: dropped: events %d statuses %d", r.name, st2.EventsDropped.Load(), st2.PublishDropped.Load())
+		}
+		t.Logf("%s: %d statuses; events applied %d; queue max depth %d", r.name, len(got), st2.EventsApplied.Load(), st2.QueueMaxDepth.Load())
 	}
-
-	cancel()
-	if err := <-runDone; err != nil {
-		t.Errorf("daemon: %v", err)
-	}
-	st2 := d.Stats()
-	if st2.EventsDropped.Load() != 0 || st2.PublishDropped.Load() != 0 {
-		t.Errorf("dropped: events %d statuses %d", st2.EventsDropped.Load(), st2.PublishDropped.Load())
-	}
-	t.Logf("%d statuses; events applied %d; queue max depth %d", len(got), st2.EventsApplied.Load(), st2.QueueMaxDepth.Load())
-	_ = strings.TrimSpace
 }
