@@ -23,12 +23,49 @@ const replaySweepEvery = time.Second
 // Replay feeds recorded streams through a fresh engine and calls emit for
 // every final status, in order. Files ending in .ami hold raw AMI wire
 // format; files ending in .jsonl (normally .ari.jsonl) hold one ARI event
-// per line. With several files the events are merged by timestamp (stable:
-// on equal times AMI goes before ARI, then file order, then file order of
-// events). At the end the engine is swept far in the future so every call
-// still open is finished (as incomplete). Errors name the file and the
-// frame or line.
+// per line. With several files the events are merged by timestamp (see
+// ReadRecordings). The engine is swept once a second of recording time, as
+// the daemon does, and at the end far in the future so every call still
+// open is finished (as incomplete). Errors name the file and the frame or
+// line.
 func Replay(cfg mapping.Config, files []string, emit func(mapping.CallStatus)) error {
+	m := mapping.New(cfg)
+	out := func(css []mapping.CallStatus) {
+		for _, cs := range css {
+			emit(cs)
+		}
+	}
+	var lastSweep, last time.Time
+	err := ReadRecordings(files, func(ev mapping.Event) error {
+		if !ev.Time.IsZero() && ev.Kind != mapping.SourceUp {
+			if lastSweep.IsZero() {
+				lastSweep = ev.Time
+			}
+			if ev.Time.Sub(lastSweep) >= replaySweepEvery {
+				out(m.Sweep(ev.Time))
+				lastSweep = ev.Time
+			}
+			if ev.Time.After(last) {
+				last = ev.Time
+			}
+		}
+		out(m.Apply(ev))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Far enough for any TTL: every open call ends now.
+	out(m.Sweep(last.Add(100 * 365 * 24 * time.Hour)))
+	return nil
+}
+
+// ReadRecordings reads recorded streams and calls fn with their events in
+// one order: by timestamp, on equal times AMI before ARI, then file order,
+// then the order within a file. First comes a SourceUp for every source that
+// has events, as the daemon sends when it connects. An error from fn stops
+// the reading and is returned.
+func ReadRecordings(files []string, fn func(mapping.Event) error) error {
 	if len(files) == 0 {
 		return errors.New("replay: no files")
 	}
@@ -44,12 +81,6 @@ func Replay(cfg mapping.Config, files []string, emit func(mapping.CallStatus)) e
 			return err
 		}
 		streams = append(streams, s)
-	}
-	m := mapping.New(cfg)
-	out := func(css []mapping.CallStatus) {
-		for _, cs := range css {
-			emit(cs)
-		}
 	}
 
 	// Prime every stream's head; a source counts as up from the first
@@ -67,11 +98,11 @@ func Replay(cfg mapping.Config, files []string, emit func(mapping.CallStatus)) e
 	for _, s := range streams {
 		if s.ok && !upSent[s.source] {
 			upSent[s.source] = true
-			out(m.Apply(mapping.Event{Kind: mapping.SourceUp, Source: s.source, Name: s.source.String(), Time: first}))
+			if err := fn(mapping.Event{Kind: mapping.SourceUp, Source: s.source, Name: s.source.String(), Time: first}); err != nil {
+				return err
+			}
 		}
 	}
-
-	var lastSweep, last time.Time
 	for {
 		var next *recording
 		for _, s := range streams {
@@ -80,29 +111,15 @@ func Replay(cfg mapping.Config, files []string, emit func(mapping.CallStatus)) e
 			}
 		}
 		if next == nil {
-			break
+			return nil
 		}
-		ev := next.head
-		if !ev.Time.IsZero() {
-			if lastSweep.IsZero() {
-				lastSweep = ev.Time
-			}
-			if ev.Time.Sub(lastSweep) >= replaySweepEvery {
-				out(m.Sweep(ev.Time))
-				lastSweep = ev.Time
-			}
-			if ev.Time.After(last) {
-				last = ev.Time
-			}
+		if err := fn(next.head); err != nil {
+			return err
 		}
-		out(m.Apply(ev))
 		if err := next.advance(); err != nil {
 			return err
 		}
 	}
-	// Far enough for any TTL: every open call ends now.
-	out(m.Sweep(last.Add(100 * 365 * 24 * time.Hour)))
-	return nil
 }
 
 // recording is one file being read, with its next event in head.

@@ -91,3 +91,26 @@ func TestReplayARIRecording(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestReplayOrderAMIBeforeARIOnTies(t *testing.T) {
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(src mapping.Source, order int, t time.Time) *recording {
+		return &recording{source: src, order: order, head: mapping.Event{Time: t}, ok: true}
+	}
+	tests := map[string]struct {
+		a, b *recording
+		want bool // a before b
+	}{
+		"earlier first":              {mk(mapping.SourceARI, 0, at), mk(mapping.SourceAMI, 1, at.Add(time.Millisecond)), true},
+		"tie: AMI before ARI":        {mk(mapping.SourceAMI, 1, at), mk(mapping.SourceARI, 0, at), true},
+		"tie: ARI after AMI":         {mk(mapping.SourceARI, 0, at), mk(mapping.SourceAMI, 1, at), false},
+		"tie, same kind: file order": {mk(mapping.SourceAMI, 0, at), mk(mapping.SourceAMI, 1, at), true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := tc.a.before(tc.b); got != tc.want {
+				t.Errorf("before = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,4 +1,4 @@
-package adapter
+package mapping_test
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callstatus/callstatus/adapter"
 	"github.com/callstatus/callstatus/lab"
 	"github.com/callstatus/callstatus/mapping"
 )
@@ -74,7 +75,7 @@ func TestReplayRecordings(t *testing.T) {
 				cfg := lab.Rules()
 				var got []mapping.CallStatus
 				start := time.Now()
-				if err := Replay(cfg, files, func(cs mapping.CallStatus) { got = append(got, cs) }); err != nil {
+				if err := adapter.Replay(cfg, files, func(cs mapping.CallStatus) { got = append(got, cs) }); err != nil {
 					t.Fatal(err)
 				}
 				if d := time.Since(start); d > 5*time.Second {
@@ -125,29 +126,6 @@ func checkManifest(t *testing.T, calls []manifestCall, got []mapping.CallStatus)
 	}
 }
 
-func TestReplayOrderAMIBeforeARIOnTies(t *testing.T) {
-	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	mk := func(src mapping.Source, order int, t time.Time) *recording {
-		return &recording{source: src, order: order, head: mapping.Event{Time: t}, ok: true}
-	}
-	tests := map[string]struct {
-		a, b *recording
-		want bool // a before b
-	}{
-		"earlier first":              {mk(mapping.SourceARI, 0, at), mk(mapping.SourceAMI, 1, at.Add(time.Millisecond)), true},
-		"tie: AMI before ARI":        {mk(mapping.SourceAMI, 1, at), mk(mapping.SourceARI, 0, at), true},
-		"tie: ARI after AMI":         {mk(mapping.SourceARI, 0, at), mk(mapping.SourceAMI, 1, at), false},
-		"tie, same kind: file order": {mk(mapping.SourceAMI, 0, at), mk(mapping.SourceAMI, 1, at), true},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := tc.a.before(tc.b); got != tc.want {
-				t.Errorf("before = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 // checkGolden compares every field of the merged replay with the golden
 // file, so a change in legs, agents or timings is seen, not just statuses.
 func checkGolden(t *testing.T, path string, got []mapping.CallStatus) {
@@ -167,7 +145,7 @@ func checkGolden(t *testing.T, path string, got []mapping.CallStatus) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./adapter -run TestReplayRecordings -update)", err)
+		t.Fatalf("%v (run go test ./mapping -run TestReplayRecordings -update)", err)
 	}
 	if !bytes.Equal(want, buf.Bytes()) {
 		wl, gl := bytes.Split(want, []byte("\n")), bytes.Split(buf.Bytes(), []byte("\n"))

@@ -1,4 +1,4 @@
-package adapter
+package mapping_test
 
 import (
 	"math/rand/v2"
@@ -7,42 +7,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/callstatus/callstatus/adapter"
 	"github.com/callstatus/callstatus/lab"
 	"github.com/callstatus/callstatus/mapping"
 )
 
-// loadScenario reads one recording (AMI and ARI merged as Replay does) into
-// a slice of events.
+// loadScenario reads one recording (AMI and ARI merged as the replay does)
+// into a slice of events.
 func loadScenario(t *testing.T, base string) []mapping.Event {
 	t.Helper()
-	var recs []*recording
-	for i, f := range []string{base + ".ami", base + ".ari.jsonl"} {
-		r, err := openRecording(f, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.close()
-		if err := r.advance(); err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, r)
-	}
 	var out []mapping.Event
-	for {
-		var next *recording
-		for _, r := range recs {
-			if r.ok && (next == nil || r.before(next)) {
-				next = r
-			}
-		}
-		if next == nil {
-			return out
-		}
-		out = append(out, next.head)
-		if err := next.advance(); err != nil {
-			t.Fatal(err)
-		}
+	err := adapter.ReadRecordings([]string{base + ".ami", base + ".ari.jsonl"}, func(e mapping.Event) error {
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return out
 }
 
 func outcomes(statuses []mapping.CallStatus) []string {
