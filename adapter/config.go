@@ -19,8 +19,10 @@ type Config struct {
 	// DataDir holds state: the embedded NATS server's JetStream store.
 	DataDir string    `mapstructure:"data_dir"`
 	Log     LogConfig `mapstructure:"log"`
-	AMI     AMIConfig `mapstructure:"ami"`
-	ARI     ARIConfig `mapstructure:"ari"`
+	// HTTP serves /healthz, /readyz and /metrics.
+	HTTP HTTPConfig `mapstructure:"http"`
+	AMI  AMIConfig  `mapstructure:"ami"`
+	ARI  ARIConfig  `mapstructure:"ari"`
 	// Reconnect is the schedule for both sources.
 	Reconnect ReconnectConfig `mapstructure:"reconnect"`
 	Engine    EngineConfig    `mapstructure:"engine"`
@@ -155,6 +157,9 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("log.format must be text or json, got %q", c.Log.Format))
+	}
+	if err := c.HTTP.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if !c.AMI.Enabled && !c.ARI.Enabled {
 		errs = append(errs, errors.New("ami.enabled and ari.enabled are both false: enable at least one source"))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +24,11 @@ type Daemon struct {
 	stats   Stats
 	sources []namedSource
 	now     func() time.Time
+
+	// Operations: /metrics, /readyz (httpserver.go).
+	metrics  *Metrics
+	health   *Health
+	httpAddr atomic.Pointer[string]
 }
 
 type namedSource struct {
@@ -37,6 +43,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	}
 	log = orDiscard(log)
 	d := &Daemon{cfg: cfg, log: log, now: time.Now}
+	d.metrics = NewMetrics(&d.stats)
 	if cfg.AMI.Enabled {
 		ac, err := cfg.AMI.Source()
 		if err != nil {
@@ -48,6 +55,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 			s = &snapshotSource{Source: s, list: src.Snapshot, source: mapping.SourceAMI, log: log.With("source", "ami")}
 		}
 		d.sources = append(d.sources, namedSource{"ami", s})
+		d.metrics.addWire("ami", amiWire(src))
 	}
 	if cfg.ARI.Enabled {
 		src := ari.NewSource(cfg.ARI.Config, log.With("source", "ari"))
@@ -56,7 +64,9 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 			s = &snapshotSource{Source: s, list: src.Channels, source: mapping.SourceARI, log: log.With("source", "ari")}
 		}
 		d.sources = append(d.sources, namedSource{"ari", s})
+		d.metrics.addWire("ari", ariWire(src))
 	}
+	d.health = NewHealth(d.sourceNames()...)
 	return d, nil
 }
 
@@ -79,10 +89,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // server stops.
 func (d *Daemon) Run(ctx context.Context) error {
 	cfg, log := d.cfg, d.log
+	stopHTTP, err := d.startHTTP()
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 
 	var emb *Embedded
 	var nc *nats.Conn
-	var err error
 	if cfg.NATS.UseEmbedded() {
 		emb, err = StartEmbedded(cfg.NATS.Embedded, cfg.DataDir, log)
 		if err != nil {
@@ -97,11 +111,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	defer drain(nc, cfg.NATS.FlushTimeout, log)
+	d.health.SetNATS(natsProbe(nc))
 
 	pub, err := NewPublisher(nc, cfg.NATS, cfg.Mapping.PBXID, &d.stats, log)
 	if err != nil {
 		return err
 	}
+	pub.metrics = d.metrics
 	ob := NewOutbox(&d.stats)
 	q := newEventQueue(&d.stats, log)
 	eng := &engine{
@@ -112,6 +128,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		stats: &d.stats,
 		log:   log.With("component", "engine"),
 		now:   d.now,
+
+		metrics: d.metrics,
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -122,6 +140,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	pubDone := make(chan struct{})
 	go func() {
 		<-gctx.Done()
+		d.health.Stopping()
 		t := time.NewTimer(cfg.NATS.FlushTimeout)
 		defer t.Stop()
 		select {
@@ -136,7 +155,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		srcWG.Add(1)
 		g.Go(func() error {
 			defer srcWG.Done()
-			s := supervisor{name: ns.name, src: ns.src, out: q.In(), log: log, retry: cfg.Reconnect.retry(), stats: &d.stats, now: d.now}
+			s := supervisor{name: ns.name, src: ns.src, out: q.In(), log: log, retry: cfg.Reconnect.retry(), stats: &d.stats, now: d.now,
+				metrics: d.metrics.source(ns.name), health: d.health}
 			return s.run(gctx)
 		})
 	}

@@ -18,6 +18,8 @@ type engine struct {
 	stats *Stats
 	log   *slog.Logger
 	now   func() time.Time
+
+	metrics *Metrics // nil records nothing
 }
 
 // run returns when in is closed and drained; it does not watch a context
@@ -29,6 +31,7 @@ func (e *engine) run() {
 		select {
 		case ev, ok := <-e.in:
 			if !ok {
+				e.metrics.engineState(e.m.Active(), e.m.Stats())
 				if n := e.m.Active(); n > 0 {
 					e.log.Info("stopping with calls in flight; they are not reported", "calls", n)
 				}
@@ -38,6 +41,9 @@ func (e *engine) run() {
 			e.push(e.m.Apply(ev))
 		case <-t.C:
 			e.push(e.m.Sweep(e.now()))
+			// The machine is this goroutine's alone: report it for
+			// /metrics once per sweep rather than share it.
+			e.metrics.engineState(e.m.Active(), e.m.Stats())
 		}
 	}
 }

@@ -28,6 +28,8 @@ type Publisher struct {
 	log   *slog.Logger
 	stats *Stats
 
+	metrics *Metrics // set by the daemon; nil records nothing
+
 	streamReady bool
 }
 
@@ -169,10 +171,12 @@ func (p *Publisher) Run(ctx context.Context, ob *Outbox) error {
 				return nil
 			}
 		}
+		t0 := time.Now()
 		err := p.Publish(ctx, cs)
 		if err == nil {
 			ob.Pop()
 			p.stats.Published.Add(1)
+			p.metrics.publishedOK(cs, time.Since(t0), time.Now())
 			b.Reset()
 			if failing != "" {
 				p.log.Info("publishing again", "failed_for", time.Since(failedSince).Round(time.Millisecond))

@@ -69,6 +69,9 @@ type supervisor struct {
 	retry Retry
 	stats *Stats
 	now   func() time.Time
+
+	metrics *sourceMetrics // nil records nothing
+	health  *Health
 }
 
 type srcState int
@@ -97,6 +100,7 @@ func (s *supervisor) run(ctx context.Context) error {
 			state = stateDown
 			downSince = s.now()
 			s.stats.SourceDowns.Add(1)
+			s.metrics.connected(false)
 			s.emit(ctx, log, mapping.Event{Kind: mapping.SourceDown, Source: sourceOf(s.name), Name: s.name, Time: s.now(), Value: msg})
 		}
 		if msg == lastErr {
@@ -104,6 +108,7 @@ func (s *supervisor) run(ctx context.Context) error {
 			return
 		}
 		lastErr = msg
+		s.health.SetSource(s.name, false, err)
 		var auth AuthError
 		if errors.As(err, &auth) {
 			log.Error("source refused our credentials; retrying", "account", auth.Account(), "err", err)
@@ -128,6 +133,8 @@ func (s *supervisor) run(ctx context.Context) error {
 				}
 				state = stateUp
 				s.stats.SourceUps.Add(1)
+				s.metrics.connected(true)
+				s.health.SetSource(s.name, true, nil)
 				s.emit(ctx, log, mapping.Event{Kind: mapping.SourceUp, Source: sourceOf(s.name), Name: s.name, Time: up})
 			}
 			lastErr, failures = "", 0
@@ -169,11 +176,13 @@ func (s *supervisor) read(ctx context.Context, log *slog.Logger) error {
 // this returns at once; only a shutdown with a stalled consumer drops, and
 // that is counted and logged.
 func (s *supervisor) emit(ctx context.Context, log *slog.Logger, ev mapping.Event) {
+	at := ev.Time
 	if ev.Time.IsZero() {
 		// AMI without timestampevents=yes sends no time: the moment we
 		// read it is the best we have, and the engine's TTLs need one.
 		ev.Time = s.now()
 	}
+	s.metrics.received1(ev, at, s.now())
 	select {
 	case s.out <- ev:
 		return

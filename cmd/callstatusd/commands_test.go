@@ -128,6 +128,7 @@ func TestRunCommandStartsAndStops(t *testing.T) {
 	t.Setenv("CALLSTATUS_AMI_USERNAME", "callstatus")
 	t.Setenv("CALLSTATUS_AMI_PASSWORD", "secret")
 	t.Setenv("CALLSTATUS_NATS_EMBEDDED_PORT", "-1")
+	t.Setenv("CALLSTATUS_HTTP_LISTEN", "127.0.0.1:0") // not the default 9180: a running daemon may hold it
 	ctx, cancel := context.WithCancel(context.Background())
 	var errOut syncBuffer
 	done := make(chan error, 1)

@@ -30,11 +30,12 @@ var flagKeys = map[string]string{
 	"ami-address": "ami.address",
 	"ari-url":     "ari.url",
 	"nats-url":    "nats.urls",
+	"http-listen": "http.listen",
 }
 
 // addConfigFlags declares --config and the override flags on fs.
 func addConfigFlags(fs *pflag.FlagSet) {
-	d := adapter.DefaultConfig()
+	d := defaultConfig()
 	fs.StringP("config", "c", "", "config file (default: ./callstatusd.yaml, then /etc/callstatusd/callstatusd.yaml)")
 	fs.String("pbx-id", d.Mapping.PBXID, "PBX id in call ids and subjects (mapping.pbx_id)")
 	fs.String("data-dir", d.DataDir, "state directory (data_dir)")
@@ -43,6 +44,16 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.String("ami-address", d.AMI.Address, "AMI host:port (ami.address)")
 	fs.String("ari-url", d.ARI.URL, "ARI base URL (ari.url)")
 	fs.StringSlice("nats-url", nil, "external NATS URLs; none runs the embedded server (nats.urls)")
+	fs.String("http-listen", d.HTTP.Listen, "host:port for /healthz, /readyz, /metrics; empty disables (http.listen)")
+}
+
+// defaultConfig is the library's defaults plus what only the command
+// turns on: the operations HTTP server (a library user or a test must not
+// take a fixed port unasked).
+func defaultConfig() adapter.Config {
+	c := adapter.DefaultConfig()
+	c.HTTP.Listen = adapter.DefaultHTTPListen
+	return c
 }
 
 // loadConfig reads defaults, then the file, then CALLSTATUS_* variables,
@@ -54,7 +65,7 @@ func loadConfig(fs *pflag.FlagSet) (adapter.Config, string, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	known := map[string]bool{}
-	setDefaults(v, "", reflect.ValueOf(adapter.DefaultConfig()), known)
+	setDefaults(v, "", reflect.ValueOf(defaultConfig()), known)
 
 	file := ""
 	if fs != nil {

@@ -1,0 +1,344 @@
+package adapter
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/callstatus/callstatus/mapping"
+)
+
+// Metrics is the daemon's Prometheus instrumentation on its own registry
+// (no global state, so tests and two daemons in one process do not meet).
+// The hot path touches only pre-resolved counters; everything that already
+// exists as a counter elsewhere (Stats, the engine's mapping.Stats, the
+// sources' wire counters) is read at scrape time by a collector instead of
+// being counted twice.
+//
+// A nil *Metrics is valid and records nothing.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	published      *prometheus.CounterVec
+	publishSeconds prometheus.Histogram
+	delaySeconds   prometheus.Histogram
+
+	receivedVec   *prometheus.CounterVec
+	lagVec        *prometheus.HistogramVec
+	reconnectsVec *prometheus.CounterVec
+	upVec         *prometheus.GaugeVec
+
+	srcMu   sync.Mutex
+	sources map[string]*sourceMetrics
+
+	stats *Stats
+
+	engMu  sync.Mutex
+	engine mapping.Stats
+	active int
+
+	wireMu sync.Mutex
+	wire   []wireSource
+}
+
+// sourceMetrics are one supervisor's pre-resolved series.
+type sourceMetrics struct {
+	name       string
+	vec        *prometheus.CounterVec
+	received   [kindSlots]atomic.Pointer[counterRef] // resolved on first use
+	lag        prometheus.Observer
+	reconnects prometheus.Counter
+	up         prometheus.Gauge
+	everUp     bool
+}
+
+type counterRef struct{ prometheus.Counter }
+
+// kindSlots bounds mapping.Kind values; larger ones count as "unknown".
+const kindSlots = 64
+
+// wireSource reads one source's own counters (AMI frames by event name,
+// ARI messages by type) at scrape time.
+type wireSource struct {
+	name string
+	read func() WireStats
+}
+
+// WireStats is what a source saw on the wire, before translation.
+type WireStats struct {
+	// ByType counts messages per AMI event name or ARI type.
+	ByType map[string]uint64
+	// Ignored counts messages that did not become events, by why:
+	// malformed, not_translated, unknown_type, decode_error.
+	Ignored map[string]uint64
+}
+
+// lagBuckets span a LAN hop (ms) to a PBX under stress (seconds).
+var lagBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// NewMetrics registers the daemon's metrics, plus the Go runtime and
+// process collectors, on a fresh registry. stats may be nil.
+func NewMetrics(stats *Stats) *Metrics {
+	if stats == nil {
+		stats = new(Stats)
+	}
+	m := &Metrics{reg: prometheus.NewRegistry(), stats: stats, sources: map[string]*sourceMetrics{}}
+	m.published = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callstatus_statuses_published_total",
+		Help: "Final call statuses acknowledged by NATS, by category and status.",
+	}, []string{"category", "status"})
+	m.publishSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "callstatus_publish_duration_seconds",
+		Help:    "Duration of one successful publish: JetStream ack, or core publish and flush.",
+		Buckets: lagBuckets,
+	})
+	m.delaySeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "callstatus_status_delay_seconds",
+		Help:    "From the call's end (its last hangup, Asterisk time) to the status acknowledged by NATS: what a consumer waits. Includes the two-source confirm grace and any outage.",
+		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 7.5, 10, 30, 60, 300},
+	})
+	// Every combination is known up front: the eight statuses start at 0,
+	// so a rate() over them works before the first call of each kind.
+	for cat, statuses := range map[mapping.Category][]mapping.Status{
+		mapping.Outbound:   {mapping.Connected, mapping.VoicemailDropped, mapping.Canceled},
+		mapping.Inbound:    {mapping.Answered, mapping.Missed},
+		mapping.Callcenter: {mapping.Handled, mapping.Abandoned, mapping.Timeout},
+	} {
+		for _, st := range statuses {
+			m.published.WithLabelValues(string(cat), string(st))
+		}
+	}
+	m.receivedVec = prometheus.NewCounterVec(receivedDesc, []string{"source", "type"})
+	m.lagVec = prometheus.NewHistogramVec(lagDesc, []string{"source"})
+	m.reconnectsVec = prometheus.NewCounterVec(reconnectsDesc, []string{"source"})
+	m.upVec = prometheus.NewGaugeVec(upDesc, []string{"source"})
+	m.reg.MustRegister(m.receivedVec, m.lagVec, m.reconnectsVec, m.upVec, m.published, m.publishSeconds, m.delaySeconds, (*metricsCollector)(m),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry is what /metrics serves.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// The per-source vectors; each source resolves its series once.
+var (
+	receivedDesc = prometheus.CounterOpts{
+		Name: "callstatus_events_received_total",
+		Help: "Events handed to the engine, by source connection and event type (mapping kind).",
+	}
+	lagDesc = prometheus.HistogramOpts{
+		Name:    "callstatus_event_lag_seconds",
+		Help:    "Receive time minus Asterisk's own event timestamp (AMI timestampevents=yes, ARI timestamp). Includes clock skew between the hosts.",
+		Buckets: lagBuckets,
+	}
+	reconnectsDesc = prometheus.CounterOpts{
+		Name: "callstatus_source_reconnects_total",
+		Help: "Times a source connection came back after being down.",
+	}
+	upDesc = prometheus.GaugeOpts{
+		Name: "callstatus_source_up",
+		Help: "1 while the source (AMI or ARI) is connected and logged in.",
+	}
+)
+
+// source returns name's series, resolving them on first use.
+func (m *Metrics) source(name string) *sourceMetrics {
+	if m == nil {
+		return nil
+	}
+	m.srcMu.Lock()
+	defer m.srcMu.Unlock()
+	if s, ok := m.sources[name]; ok {
+		return s
+	}
+	s := &sourceMetrics{
+		name:       name,
+		vec:        m.receivedVec,
+		lag:        m.lagVec.WithLabelValues(name),
+		reconnects: m.reconnectsVec.WithLabelValues(name),
+		up:         m.upVec.WithLabelValues(name),
+	}
+	m.sources[name] = s
+	return s
+}
+
+// received1 counts one event a source handed on; asteriskTime is the
+// event's own timestamp (zero when Asterisk sent none) and now the moment
+// it was read.
+func (s *sourceMetrics) received1(ev mapping.Event, asteriskTime, now time.Time) {
+	if s == nil {
+		return
+	}
+	k := int(ev.Kind)
+	if k >= kindSlots {
+		k = 0
+	}
+	c := s.received[k].Load()
+	if c == nil {
+		// Only the kinds a PBX actually sends get a series; racing
+		// goroutines resolve the same child.
+		c = &counterRef{s.vec.WithLabelValues(s.name, mapping.Kind(k).String())}
+		s.received[k].Store(c)
+	}
+	c.Inc()
+	switch ev.Kind {
+	case mapping.ChannelSnapshot, mapping.SnapshotDone, mapping.SourceUp, mapping.SourceDown:
+		// Not live events: their time is when they were listed or made.
+		return
+	}
+	if asteriskTime.IsZero() {
+		return
+	}
+	lag := now.Sub(asteriskTime).Seconds()
+	if lag < 0 {
+		lag = 0 // the PBX clock is ahead; counted in the first bucket
+	}
+	s.lag.Observe(lag)
+}
+
+// connected records the source's state; a connect after a loss counts as a
+// reconnect.
+func (s *sourceMetrics) connected(up bool) {
+	if s == nil {
+		return
+	}
+	if up {
+		if s.everUp {
+			s.reconnects.Inc()
+		}
+		s.everUp = true
+		s.up.Set(1)
+		return
+	}
+	s.up.Set(0)
+}
+
+// publishedOK records one acknowledged status and how long its successful
+// attempt took.
+func (m *Metrics) publishedOK(cs mapping.CallStatus, took time.Duration, now time.Time) {
+	if m == nil {
+		return
+	}
+	m.published.WithLabelValues(string(cs.Category), string(cs.Status)).Inc()
+	m.publishSeconds.Observe(took.Seconds())
+	if !cs.End.IsZero() {
+		d := now.Sub(cs.End).Seconds()
+		if d < 0 {
+			d = 0
+		}
+		m.delaySeconds.Observe(d)
+	}
+}
+
+// engineState is the engine goroutine's periodic report: the machine is
+// not safe to read from the scrape goroutine.
+func (m *Metrics) engineState(active int, st mapping.Stats) {
+	if m == nil {
+		return
+	}
+	m.engMu.Lock()
+	m.active, m.engine = active, st
+	m.engMu.Unlock()
+}
+
+// addWire registers a source's wire counters, read at scrape time.
+func (m *Metrics) addWire(name string, read func() WireStats) {
+	if m == nil {
+		return
+	}
+	m.wireMu.Lock()
+	m.wire = append(m.wire, wireSource{name: name, read: read})
+	m.wireMu.Unlock()
+}
+
+// metricsCollector exposes the counters kept elsewhere, read at scrape
+// time.
+type metricsCollector Metrics
+
+var (
+	descActive       = prometheus.NewDesc("callstatus_active_calls", "Calls the engine is tracking now (not yet finished).", nil, nil)
+	descEngine       = prometheus.NewDesc("callstatus_engine_total", "Engine counters: events applied and ignored (about no channel or a finished call), calls finalized, merged, evicted (max_calls), expired (call_ttl or unconfirmed hangup), orphaned (finalized after a source gap).", []string{"counter"}, nil)
+	descQueue        = prometheus.NewDesc("callstatus_event_queue_length", "Events waiting for the engine.", nil, nil)
+	descQueueMax     = prometheus.NewDesc("callstatus_event_queue_max_length", "The most events that ever waited for the engine.", nil, nil)
+	descDropped      = prometheus.NewDesc("callstatus_events_dropped_total", "Events lost between a source and the engine (only at shutdown with a stalled engine); should stay 0.", nil, nil)
+	descEmitted      = prometheus.NewDesc("callstatus_statuses_emitted_total", "Final statuses the engine produced (published or not yet).", nil, nil)
+	descOutbox       = prometheus.NewDesc("callstatus_outbox_length", "Statuses waiting to be acknowledged by NATS.", nil, nil)
+	descOutboxMax    = prometheus.NewDesc("callstatus_outbox_max_length", "The most statuses that ever waited for NATS.", nil, nil)
+	descPubErrors    = prometheus.NewDesc("callstatus_publish_errors_total", "Failed publish attempts (each is retried until acknowledged).", nil, nil)
+	descStatDropped  = prometheus.NewDesc("callstatus_statuses_dropped_total", "Statuses never acknowledged: still queued at the shutdown deadline.", nil, nil)
+	descWire         = prometheus.NewDesc("callstatus_source_messages_total", "Messages read from a source, by AMI event name or ARI type, before translation.", []string{"source", "type"}, nil)
+	descWireIgnored  = prometheus.NewDesc("callstatus_source_messages_ignored_total", "Messages that did not become events: malformed, not_translated (events the engine does not need), unknown_type, decode_error.", []string{"source", "reason"}, nil)
+	descSourceDowns  = prometheus.NewDesc("callstatus_source_downs_total", "Source connection losses (all sources).", nil, nil)
+	collectedDescs   = []*prometheus.Desc{descActive, descEngine, descQueue, descQueueMax, descDropped, descEmitted, descOutbox, descOutboxMax, descPubErrors, descStatDropped, descWire, descWireIgnored, descSourceDowns}
+	engineCounterFns = []struct {
+		name string
+		get  func(mapping.Stats) uint64
+	}{
+		{"applied", func(s mapping.Stats) uint64 { return s.Events }},
+		{"ignored", func(s mapping.Stats) uint64 { return s.Ignored }},
+		{"finalized", func(s mapping.Stats) uint64 { return s.Calls }},
+		{"merged", func(s mapping.Stats) uint64 { return s.Merges }},
+		{"evicted", func(s mapping.Stats) uint64 { return s.Evicted }},
+		{"expired", func(s mapping.Stats) uint64 { return s.Expired }},
+		{"orphaned", func(s mapping.Stats) uint64 { return s.Orphaned }},
+	}
+)
+
+func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range collectedDescs {
+		ch <- d
+	}
+}
+
+func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	s := c.stats
+	gauge(descQueue, float64(s.QueueDepth.Load()))
+	gauge(descQueueMax, float64(s.QueueMaxDepth.Load()))
+	counter(descDropped, s.EventsDropped.Load())
+	counter(descEmitted, s.StatusesEmitted.Load())
+	gauge(descOutbox, float64(s.OutboxDepth.Load()))
+	gauge(descOutboxMax, float64(s.OutboxMaxDepth.Load()))
+	counter(descPubErrors, s.PublishRetries.Load())
+	counter(descStatDropped, s.PublishDropped.Load())
+	counter(descSourceDowns, s.SourceDowns.Load())
+
+	c.engMu.Lock()
+	active, eng := c.active, c.engine
+	c.engMu.Unlock()
+	gauge(descActive, float64(active))
+	for _, f := range engineCounterFns {
+		counter(descEngine, f.get(eng), f.name)
+	}
+
+	c.wireMu.Lock()
+	wire := append([]wireSource(nil), c.wire...)
+	c.wireMu.Unlock()
+	for _, w := range wire {
+		st := w.read()
+		for _, t := range sortedKeys(st.ByType) {
+			counter(descWire, st.ByType[t], w.name, t)
+		}
+		for _, r := range sortedKeys(st.Ignored) {
+			counter(descWireIgnored, st.Ignored[r], w.name, r)
+		}
+	}
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
