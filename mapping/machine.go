@@ -26,8 +26,11 @@ type Machine struct {
 
 	up       srcMask // sources connected now
 	nextCall uint64
-	snapGen  uint64 // generation of the snapshot being received
-	stats    Stats
+	// upSince and downAt are when each source last came up and went down
+	// (event times): a snapshot trusts another source for the gap only
+	// if it stayed up throughout.
+	upSince, downAt [4]time.Time
+	stats           Stats
 }
 
 // Stats counts what the engine did with its input.
@@ -74,7 +77,7 @@ type channel struct {
 	peer           bool // dialed by a channel of the call, or a queue member leg
 	origStatus     string
 	snapshot       bool
-	listed         uint64 // snapshot generation that listed this channel alive
+	listedAt       time.Time // when the latest snapshot listing this channel alive was taken
 	bridge         string
 	visits         []*visit
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
@@ -144,7 +147,6 @@ func New(cfg Config) *Machine {
 		bridges:  make(map[string][]*channel),
 		locals:   make(map[string]*channel),
 		dead:     make(map[string]time.Time),
-		snapGen:  1,
 	}
 }
 
@@ -160,10 +162,11 @@ func (m *Machine) Apply(e Event) []CallStatus {
 	b := bit(e.Source)
 	switch e.Kind {
 	case SourceUp:
-		m.up |= b
+		m.markUp(e.Source, e.Time)
 		return nil
 	case SourceDown:
 		m.up &^= b
+		m.downAt[e.Source&3] = e.Time
 		var out []CallStatus
 		for _, c := range m.sortedCalls() {
 			c.gap = true
@@ -182,8 +185,9 @@ func (m *Machine) Apply(e Event) []CallStatus {
 	// so it must not be waited for.
 	if e.Source == SourceSnapshot {
 		b = 0
+	} else {
+		m.markUp(e.Source, e.Time)
 	}
-	m.up |= b
 	r := ref{src: e.Source, kind: e.Kind, seq: e.Seq}
 
 	// Originate dials have no calling channel: they only tell that the
@@ -216,7 +220,9 @@ func (m *Machine) Apply(e Event) []CallStatus {
 	switch e.Kind {
 	case ChannelCreated, ChannelSnapshot:
 		if e.Kind == ChannelSnapshot {
-			c.listed = m.snapGen
+			if e.Time.After(c.listedAt) || c.listedAt.IsZero() {
+				c.listedAt = e.Time
+			}
 			if len(cl.chans) == 1 || cl.snapshotOnly() {
 				c.snapshot = true
 			}
@@ -727,23 +733,41 @@ func (m *Machine) leaveBridge(c *channel, bridge string) {
 	}
 }
 
-// reconcile ends what a snapshot no longer lists. It only acts when no other
-// source stayed connected: otherwise that source reported every hangup, and
-// a channel missing from the list was merely created after it was taken.
+// reconcile ends what a snapshot of source e.Source no longer lists: a
+// channel created before the list was taken (e.Time) and not listed by it or
+// by a later snapshot died while nobody was listening. Another source that
+// stayed up through the gap reported every end itself, so then nothing is
+// inferred; one that came back too covers only the channels it saw born
+// after its return (it will report their end). Channels the snapshot
+// missed for being newer than it are left alone.
 func (m *Machine) reconcile(e Event) []CallStatus {
-	gen := m.snapGen
-	m.snapGen++
-	if m.up&^bit(e.Source) != 0 {
-		return nil
+	src := e.Source & 3
+	gapStart := m.downAt[src]
+	if gapStart.IsZero() {
+		gapStart = e.Time // never went down: the gap is the daemon's start
+	}
+	var back srcMask // other sources up now, but not through the whole gap
+	for o := Source(0); o < 4; o++ {
+		if o == src || m.up&bit(o) == 0 {
+			continue
+		}
+		if !m.upSince[o].After(gapStart) {
+			return nil
+		}
+		back |= bit(o)
 	}
 	var out []CallStatus
 	for _, cl := range m.sortedCalls() {
 		for _, c := range cl.chans {
-			if !c.gone && c.listed != gen && !c.created.After(e.Time) {
-				c.gone, c.goneAt = true, e.Time
-				c.goneBy = c.seenBy
-				cl.gap = true
+			if c.gone || !c.listedAt.Before(e.Time) || c.created.After(e.Time) {
+				continue
 			}
+			if m.bornWhileUp(c, back) {
+				continue
+			}
+			c.gone, c.goneAt = true, e.Time
+			c.goneBy = c.seenBy
+			cl.gap = true
 		}
 		if cl.gap && allGone(cl) {
 			out = append(out, m.finalize(cl, e.Time, "snapshot"))
@@ -752,11 +776,30 @@ func (m *Machine) reconcile(e Event) []CallStatus {
 	return out
 }
 
+// bornWhileUp: one of the sources in mask reported c and was already up
+// when c was created, so it saw c live and will report its end.
+func (m *Machine) bornWhileUp(c *channel, mask srcMask) bool {
+	for o := Source(0); o < 4; o++ {
+		if mask&bit(o) != 0 && c.seenBy&bit(o) != 0 && !c.created.Before(m.upSince[o]) {
+			return true
+		}
+	}
+	return false
+}
+
+// markUp notes that src is connected, since t when it was not.
+func (m *Machine) markUp(src Source, t time.Time) {
+	if m.up&bit(src) == 0 {
+		m.up |= bit(src)
+		m.upSince[src&3] = t
+	}
+}
+
 // snapshotOnly: every channel of the call so far came from a snapshot, so
 // the daemon joined the call late.
 func (cl *call) snapshotOnly() bool {
 	for _, c := range cl.chans {
-		if c.listed == 0 {
+		if c.listedAt.IsZero() {
 			return false
 		}
 	}
