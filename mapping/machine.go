@@ -201,7 +201,7 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			// Its status is about the user's own phone, not the far
 			// end: it explains a call only when nothing else was dialed.
 			if e.Kind == DialEnd && p.origStatus == "" {
-				p.origStatus = e.Status
+				p.origStatus = keep(e.Status)
 				p.call.origRef = r
 			}
 			p.call.touch(e.Time)
@@ -247,7 +247,7 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			c.goneAt = e.Time
 		}
 		if c.cause == 0 && e.Cause != 0 {
-			c.cause, c.causeTxt = e.Cause, e.CauseText
+			c.cause, c.causeTxt = e.Cause, keep(e.CauseText)
 		}
 		cl.noteHangup(c, e.Time)
 		if m.complete(cl) {
@@ -266,7 +266,7 @@ func (m *Machine) Apply(e Event) []CallStatus {
 		p.peer = true
 		l := cl.leg(p, c)
 		if e.Queue != "" && l.queue == "" {
-			l.queue = e.Queue
+			l.queue = keep(e.Queue)
 		}
 		if l.queue == "" {
 			if v := c.openVisit(""); v != nil {
@@ -283,7 +283,7 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			}
 		case DialEnd:
 			if l.status == "" || l.status == "RINGING" || l.status == "PROGRESS" || l.status == "PROCEEDING" {
-				l.status = e.Status
+				l.status = keep(e.Status)
 				l.end = e.Time
 				l.ref = r
 			}
@@ -313,15 +313,23 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			if len(members) == 1 && e.Count <= 2 {
 				cl = m.merge(cl, members[0].call)
 			}
-			m.bridges[e.Bridge] = append(members, c)
-			c.bridge = e.Bridge
+			// Reuse the stored key: assigning to an existing string key
+			// replaces it, and e.Bridge would pin its frame.
+			id := e.Bridge
+			if len(members) > 0 && members[0].bridge == id {
+				id = members[0].bridge
+			} else {
+				id = keep(id)
+			}
+			m.bridges[id] = append(members, c)
+			c.bridge = id
 		}
 	case BridgeLeave:
 		m.leaveBridge(c, e.Bridge)
 	case QueueJoin:
 		v := c.latestVisit(e.Queue)
 		if v == nil || v.joined || !v.leave.IsZero() || v.status != "" {
-			v = cl.addVisit(c, e.Queue, e.Time)
+			v = cl.addVisit(c, keep(e.Queue), e.Time)
 		}
 		v.joined = true
 		v.position = e.Count
@@ -347,10 +355,10 @@ func (m *Machine) Apply(e Event) []CallStatus {
 		}
 	case PlaybackStarted, PlaybackFinished:
 		if matchAny(m.cfg.VMDropMedia, e.Value) {
-			cl.noteVMDrop(e.Value, r)
+			cl.noteVMDrop(keep(e.Value), r)
 		}
 	case Transfer:
-		cl.transfer = e.Status
+		cl.transfer = keep(e.Status)
 		if e.Peer.UniqueID != "" {
 			if p := m.channel(e.Peer, e.Source, e.Time); p != nil {
 				cl = m.merge(cl, p.call)
@@ -361,7 +369,7 @@ func (m *Machine) Apply(e Event) []CallStatus {
 				cl = m.merge(cl, o.call)
 			}
 		}
-		cl.transfer = e.Status
+		cl.transfer = keep(e.Status)
 	}
 	return m.evict()
 }
@@ -371,7 +379,7 @@ func (m *Machine) noteDialEnd(cl *call, e Event, r ref) {
 		if e.Time.Equal(cl.lastDialAt) && cl.lastDial != "" {
 			return // the same fact from the other source
 		}
-		cl.lastDial, cl.lastDialAt, cl.lastDialRef = e.Status, e.Time, r
+		cl.lastDial, cl.lastDialAt, cl.lastDialRef = keep(e.Status), e.Time, r
 	}
 }
 
@@ -392,15 +400,15 @@ func (m *Machine) varSet(c *channel, e Event, r ref) {
 			}
 		}
 		if v != nil && v.status == "" {
-			v.status, v.statusRef = e.Value, r
+			v.status, v.statusRef = keep(e.Value), r
 			if v.leave.IsZero() {
 				v.leave = e.Time
 			}
 		}
 	case e.Name == "DIALSTATUS":
-		c.call.dialStatusVar = e.Value
+		c.call.dialStatusVar = keep(e.Value)
 	case e.Name == m.cfg.DirectionVariable && m.cfg.DirectionVariable != "":
-		c.call.dirVar = strings.ToLower(strings.TrimSpace(e.Value))
+		c.call.dirVar = keep(strings.ToLower(strings.TrimSpace(e.Value)))
 	}
 }
 
@@ -411,14 +419,14 @@ func (m *Machine) appRun(c *channel, e Event, r ref) {
 		*n++
 		if int(*n) > len(c.visits) {
 			q, _, _ := strings.Cut(e.Value, ",")
-			c.call.addVisit(c, strings.TrimSpace(q), e.Time)
+			c.call.addVisit(c, keep(strings.TrimSpace(q)), e.Time)
 		}
 	case "voicemail":
 		c.call.voicemail = true
 	case "playback", "controlplayback", "background":
 		media, _, _ := strings.Cut(e.Value, ",")
 		if matchAny(m.cfg.VMDropMedia, media) {
-			c.call.noteVMDrop(media, r)
+			c.call.noteVMDrop(keep(media), r)
 		}
 	}
 }
@@ -428,7 +436,7 @@ func (m *Machine) noteContext(c *channel, ctx, exten string) {
 		return
 	}
 	if contains(m.cfg.InboundContexts, ctx) || contains(m.cfg.InternalContexts, ctx) {
-		c.dirCtx, c.dirExten = ctx, exten
+		c.dirCtx, c.dirExten = keep(ctx), keep(exten)
 	}
 }
 
@@ -443,51 +451,60 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 			return nil
 		}
 		var cl *call
+		id, linkedid := keep(ch.UniqueID), ""
 		if ch.LinkedID != "" {
 			cl = m.byLinked[ch.LinkedID]
+			switch {
+			case ch.LinkedID == ch.UniqueID:
+				linkedid = id
+			case cl != nil && cl.linked == ch.LinkedID:
+				linkedid = cl.linked
+			default:
+				linkedid = keep(ch.LinkedID)
+			}
 		}
 		if cl == nil {
-			linked := ch.LinkedID
+			linked := linkedid
 			if linked == "" {
-				linked = ch.UniqueID
+				linked = id
 			}
 			cl = m.newCall(linked, t)
 		}
 		m.nextCall++
-		c = &channel{id: ch.UniqueID, linkedid: ch.LinkedID, call: cl, created: t, order: m.nextCall}
+		c = &channel{id: id, linkedid: linkedid, call: cl, created: t, order: m.nextCall}
 		cl.chans = append(cl.chans, c)
-		m.chans[ch.UniqueID] = c
+		m.chans[id] = c
 		if ch.LinkedID == "" && strings.HasPrefix(ch.Name, "Local/") {
 			if base, ok := localBase(ch.Name); ok {
 				if o := m.locals[base]; o != nil && o != c {
 					delete(m.locals, base)
 					m.merge(o.call, c.call)
 				} else {
-					m.locals[base] = c
+					m.locals[keep(base)] = c
 				}
 			}
 		}
 	} else if ch.LinkedID != "" && c.linkedid != ch.LinkedID {
-		c.linkedid = ch.LinkedID
+		c.linkedid = keep(ch.LinkedID)
 		if o := m.byLinked[ch.LinkedID]; o == nil {
-			m.byLinked[ch.LinkedID] = c.call
-			c.call.aliases = append(c.call.aliases, ch.LinkedID)
+			m.byLinked[c.linkedid] = c.call
+			c.call.aliases = append(c.call.aliases, c.linkedid)
 		} else if o != c.call {
 			m.merge(o, c.call)
 		}
 	}
 	c.seenBy |= bit(src)
-	if ch.Name != "" {
-		c.name = ch.Name
+	if ch.Name != "" && ch.Name != c.name {
+		c.name = keep(ch.Name)
 	}
-	if ch.State != "" {
-		c.state = ch.State
+	if ch.State != "" && ch.State != c.state {
+		c.state = keep(ch.State)
 	}
 	if ch.CallerNum != "" && c.callerNum == "" {
-		c.callerNum = ch.CallerNum
+		c.callerNum = keep(ch.CallerNum)
 	}
 	if ch.CallerName != "" && c.callerName == "" {
-		c.callerName = ch.CallerName
+		c.callerName = keep(ch.CallerName)
 	}
 	if c.created.After(t) && !t.IsZero() {
 		c.created = t
@@ -716,6 +733,9 @@ func localBase(name string) (string, bool) {
 }
 
 func (m *Machine) leaveBridge(c *channel, bridge string) {
+	if c.bridge == bridge {
+		bridge = c.bridge // the stored key, not the event's copy
+	}
 	members := m.bridges[bridge]
 	for i, o := range members {
 		if o == c {
@@ -725,7 +745,7 @@ func (m *Machine) leaveBridge(c *channel, bridge string) {
 	}
 	if len(members) == 0 {
 		delete(m.bridges, bridge)
-	} else {
+	} else if len(members) < len(m.bridges[bridge]) {
 		m.bridges[bridge] = members
 	}
 	if c.bridge == bridge {
