@@ -45,6 +45,9 @@ type AMIConfig struct {
 	Address  string `mapstructure:"address"`
 	Username string `mapstructure:"username"`
 	Password string `mapstructure:"password"`
+	// PasswordFile holds the password instead (a mounted secret); one
+	// trailing newline is ignored.
+	PasswordFile string `mapstructure:"password_file"`
 	// Events is the Login event mask: on, or a list of classes.
 	Events      string        `mapstructure:"events"`
 	DialTimeout time.Duration `mapstructure:"dial_timeout"`
@@ -67,6 +70,11 @@ type AMITLSConfig struct {
 // Source builds the ami package's Config, loading TLS files.
 func (c AMIConfig) Source() (ami.Config, error) {
 	out := ami.Config{Address: c.Address, Username: c.Username, Password: c.Password, Events: c.Events, DialTimeout: c.DialTimeout}
+	pw, err := secret(c.Password, c.PasswordFile, "ami.password")
+	if err != nil {
+		return out, err
+	}
+	out.Password = pw
 	if !c.TLS.Enabled {
 		return out, nil
 	}
@@ -109,9 +117,31 @@ func (c AMIConfig) Validate() error {
 type ARIConfig struct {
 	Enabled    bool `mapstructure:"enabled"`
 	ari.Config `mapstructure:",squash"`
+	// PasswordFile holds the password instead (a mounted secret).
+	PasswordFile string `mapstructure:"password_file"`
 	// Snapshot lists the channels that exist at each (re)connect, so calls
 	// already in progress are tracked (as joined late).
 	Snapshot bool `mapstructure:"snapshot"`
+}
+
+// Source builds the ari package's Config, reading ari.password_file.
+func (c ARIConfig) Source() (ari.Config, error) {
+	out := c.Config
+	pw, err := secret(c.Password, c.PasswordFile, "ari.password")
+	if err != nil {
+		return out, err
+	}
+	out.Password = pw
+	return out, nil
+}
+
+// Validate checks the ARI settings through the ari package.
+func (c ARIConfig) Validate() error {
+	ac, err := c.Source()
+	if err != nil {
+		return err
+	}
+	return ac.Validate()
 }
 
 // ReconnectConfig is the source reconnect backoff.
@@ -170,7 +200,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.ARI.Enabled {
-		if err := c.ARI.Config.Validate(); err != nil {
+		if err := c.ARI.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}

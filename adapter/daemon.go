@@ -58,7 +58,11 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		d.metrics.addWire("ami", amiWire(src))
 	}
 	if cfg.ARI.Enabled {
-		src := ari.NewSource(cfg.ARI.Config, log.With("source", "ari"))
+		ac, err := cfg.ARI.Source()
+		if err != nil {
+			return nil, err
+		}
+		src := ari.NewSource(ac, log.With("source", "ari"))
 		var s Source = authAware{Source: src, account: cfg.ARI.Username, is: func(err error) bool { return errors.Is(err, ari.ErrAuth) }}
 		if cfg.ARI.Snapshot {
 			s = &snapshotSource{Source: s, list: src.Channels, source: mapping.SourceARI, log: log.With("source", "ari")}

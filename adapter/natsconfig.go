@@ -15,6 +15,10 @@ type NATSConfig struct {
 	User     string   `mapstructure:"user" yaml:"user"`
 	Password string   `mapstructure:"password" yaml:"password"`
 	Token    string   `mapstructure:"token" yaml:"token"`
+	// PasswordFile and TokenFile hold the password or token instead (a
+	// mounted secret); one trailing newline is ignored.
+	PasswordFile string `mapstructure:"password_file" yaml:"password_file"`
+	TokenFile    string `mapstructure:"token_file" yaml:"token_file"`
 	// NKeyFile is a file holding a user NKey seed.
 	NKeyFile string `mapstructure:"nkey_file" yaml:"nkey_file"`
 	// CredentialsFile is a .creds file (JWT and seed).
@@ -121,13 +125,17 @@ func (c NATSConfig) Validate() error {
 	if err := validToken(c.SubjectPrefix, true); err != nil {
 		return fmt.Errorf("nats.subject_prefix %w, got %q", err, c.SubjectPrefix)
 	}
-	if c.Token != "" && (c.User != "" || c.CredentialsFile != "" || c.NKeyFile != "") {
+	password, token, err := c.secrets()
+	if err != nil {
+		return err
+	}
+	if token != "" && (c.User != "" || c.CredentialsFile != "" || c.NKeyFile != "") {
 		return fmt.Errorf("nats.token cannot be combined with nats.user, nats.nkey_file or nats.credentials_file")
 	}
 	if c.CredentialsFile != "" && c.NKeyFile != "" {
 		return fmt.Errorf("nats.credentials_file and nats.nkey_file are exclusive")
 	}
-	if c.Password != "" && c.User == "" {
+	if password != "" && c.User == "" {
 		return fmt.Errorf("nats.password needs nats.user")
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
@@ -175,6 +183,17 @@ func (c NATSConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// secrets returns the password and token, read from their files when set.
+func (c NATSConfig) secrets() (password, token string, err error) {
+	if password, err = secret(c.Password, c.PasswordFile, "nats.password"); err != nil {
+		return "", "", err
+	}
+	if token, err = secret(c.Token, c.TokenFile, "nats.token"); err != nil {
+		return "", "", err
+	}
+	return password, token, nil
 }
 
 // validToken checks one subject token (or, with dots allowed, a literal

@@ -3,6 +3,7 @@ package adapter
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -51,11 +52,15 @@ func connOptions(c NATSConfig, log *slog.Logger) ([]nats.Option, error) {
 // of the same servers (the tail command).
 func ClientOptions(c NATSConfig) ([]nats.Option, error) {
 	var opts []nats.Option
-	if c.User != "" {
-		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	password, token, err := c.secrets()
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
 	}
-	if c.Token != "" {
-		opts = append(opts, nats.Token(c.Token))
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, password))
+	}
+	if token != "" {
+		opts = append(opts, nats.Token(token))
 	}
 	if c.NKeyFile != "" {
 		o, err := nats.NkeyOptionFromSeed(c.NKeyFile)
@@ -86,7 +91,26 @@ func Connect(c NATSConfig, log *slog.Logger) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(strings.Join(c.URLs, ","), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect to %s: %w", strings.Join(c.URLs, ","), err)
+		return nil, fmt.Errorf("nats: connect to %s: %w", RedactURLs(c.URLs), err)
 	}
 	return nc, nil
+}
+
+// RedactURLs joins urls for a message, with any password in them
+// replaced (nats://user:pass@host is a valid way to configure a client).
+func RedactURLs(urls []string) string {
+	out := make([]string, len(urls))
+	for i, raw := range urls {
+		out[i] = raw
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				out[i] = u.Redacted()
+			} else {
+				// nats://token@host: the user part is the token.
+				u.User = url.User("xxxxx")
+				out[i] = u.String()
+			}
+		}
+	}
+	return strings.Join(out, ",")
 }

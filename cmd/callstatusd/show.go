@@ -73,7 +73,12 @@ func valueNode(name string, v reflect.Value) *yaml.Node {
 		}
 		return n
 	case reflect.String:
-		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v.String()}
+		val := v.String()
+		if strings.Contains(val, "@") && strings.Contains(val, "://") {
+			// nats://user:pass@host (or token@host) in a URL list.
+			val = adapter.RedactURLs([]string{val})
+		}
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
 		switch strings.ToLower(v.String()) {
 		case "on", "off", "yes", "no", "y", "n":
 			n.Style = yaml.DoubleQuotedStyle // YAML 1.1 readers take these for booleans

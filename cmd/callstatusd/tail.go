@@ -47,7 +47,7 @@ func tailCmd(stdout io.Writer) *cobra.Command {
 			}
 			nc, err := nats.Connect(url, append(opts, nats.Name("callstatusd tail"), nats.MaxReconnects(-1))...)
 			if err != nil {
-				return fmt.Errorf("tail: connect to %s: %w", url, err)
+				return fmt.Errorf("tail: connect to %s: %w", adapter.RedactURLs(strings.Split(url, ",")), err)
 			}
 			defer nc.Close()
 			var mu sync.Mutex
