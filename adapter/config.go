@@ -26,8 +26,10 @@ type Config struct {
 	// Reconnect is the schedule for both sources.
 	Reconnect ReconnectConfig `mapstructure:"reconnect"`
 	Engine    EngineConfig    `mapstructure:"engine"`
-	Mapping   mapping.Config  `mapstructure:"mapping"`
-	NATS      NATSConfig      `mapstructure:"nats"`
+	// Outbox is where final statuses wait for NATS.
+	Outbox  OutboxConfig   `mapstructure:"outbox"`
+	Mapping mapping.Config `mapstructure:"mapping"`
+	NATS    NATSConfig     `mapstructure:"nats"`
 }
 
 // LogConfig is read by cmd/ to build the logger.
@@ -170,6 +172,7 @@ func DefaultConfig() Config {
 		ARI:       ARIConfig{Enabled: false, Config: ari.DefaultConfig(), Snapshot: true},
 		Reconnect: ReconnectConfig{Initial: r.Initial, Max: r.Max, StableAfter: r.StableAfter},
 		Engine:    EngineConfig{SweepInterval: time.Second},
+		Outbox:    OutboxConfig{Durable: true, Memory: 1024},
 		Mapping:   mapping.DefaultConfig(),
 		NATS:      DefaultNATSConfig(),
 	}
@@ -215,6 +218,9 @@ func (c Config) Validate() error {
 	}
 	if c.Engine.SweepInterval <= 0 {
 		errs = append(errs, fmt.Errorf("engine.sweep_interval must be positive, got %s", c.Engine.SweepInterval))
+	}
+	if err := c.Outbox.validate(c.DataDir); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Mapping.Validate(); err != nil {
 		errs = append(errs, err)

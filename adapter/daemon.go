@@ -99,6 +99,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer stopHTTP()
 
+	ob, err := cfg.Outbox.open(cfg.DataDir, &d.stats, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := ob.Release(); err != nil {
+			log.Error("close outbox", "err", err)
+		}
+	}()
+
 	var emb *Embedded
 	var nc *nats.Conn
 	if cfg.NATS.UseEmbedded() {
@@ -122,7 +132,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	pub.metrics = d.metrics
-	ob := NewOutbox(&d.stats)
 	q := newEventQueue(&d.stats, log)
 	eng := &engine{
 		m:     mapping.New(cfg.Mapping),
@@ -182,7 +191,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log.Info("callstatusd running", "pbx_id", cfg.Mapping.PBXID, "sources", len(d.sources),
 		"embedded_nats", emb != nil, "jetstream", cfg.NATS.JetStream)
 	err = g.Wait()
-	if n := ob.Len(); n > 0 {
+	if n := ob.Len(); n > 0 && ob.Durable() {
+		cs, _, _ := ob.Peek()
+		log.Warn("statuses not yet published stay in the outbox for the next start", "count", n, "first_call_id", cs.CallID)
+	} else if n > 0 {
 		d.stats.PublishDropped.Add(uint64(n))
 		cs, _, _ := ob.Peek()
 		log.Error("statuses not published before the flush deadline", "count", n, "first_call_id", cs.CallID)

@@ -16,6 +16,8 @@ type Stats struct {
 	PublishDropped  atomic.Uint64 // statuses never acknowledged (shutdown deadline)
 	OutboxDepth     atomic.Int64  // statuses waiting for the publisher now
 	OutboxMaxDepth  atomic.Int64
+	OutboxSpilled   atomic.Int64  // of those, statuses waiting on disk only (durable outbox past its memory)
+	OutboxErrors    atomic.Uint64 // durable outbox file errors (a status kept in memory, or an unreadable record)
 	SourceDowns     atomic.Uint64 // source connection losses
 	SourceUps       atomic.Uint64 // source (re)connections
 }
