@@ -12,13 +12,28 @@ ASTERISK_IMAGE ?= callstatus/asterisk:lab
 LAB_NAME       ?= callstatus-lab
 export CALLSTATUS_ASTERISK_IMAGE := $(ASTERISK_IMAGE)
 
-.PHONY: help build asterisk-base asterisk-image lab-up lab-down record test unit demo bench
+.PHONY: help build asterisk-base asterisk-image lab-up lab-down record test unit demo bench image
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-build: ## build bin/callstatusd
-	CGO_ENABLED=0 $(GO) build -o bin/callstatusd ./cmd/callstatusd
+build: ## build bin/callstatusd and bin/callstatus-lab (static)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/callstatusd ./cmd/callstatusd
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/callstatus-lab ./cmd/callstatus-lab
+
+# The demo's own container and ports, apart from `make lab-up` (5038/8088):
+# Asterisk on random loopback ports, the daemon's NATS and HTTP as below.
+DEMO_NATS_PORT ?= 4222
+DEMO_HTTP      ?= 127.0.0.1:9180
+
+demo: build asterisk-image ## the main job: Asterisk + callstatusd (embedded NATS), every scenario's calls, each status as published, a summary
+	bin/callstatus-lab demo --daemon bin/callstatusd --config lab/callstatusd.lab.yaml \
+		--container callstatus-demo --nats-port $(DEMO_NATS_PORT) --http $(DEMO_HTTP) $(if $(ONLY),--only $(ONLY))
+
+DAEMON_IMAGE ?= callstatus/callstatusd:latest
+
+image: build ## the daemon image (FROM scratch, the static bin/callstatusd; no registry needed)
+	docker build --pull=false -q -t $(DAEMON_IMAGE) -f docker/callstatusd/Dockerfile .
 
 asterisk-base: ## the Asterisk base image (debootstrap + docker import when missing)
 	@if [ "$(ASTERISK_BASE)" = "callstatus/asterisk-base:sid" ]; then bash docker/asterisk/bootstrap-base.sh $(ASTERISK_BASE); fi

@@ -4,6 +4,7 @@
 //	callstatus-lab list
 //	callstatus-lab run NAME...
 //	callstatus-lab record --out testdata/recordings [--only NAME[,NAME]]
+//	callstatus-lab demo [--only NAME[,NAME]]   (make demo)
 //
 // It talks to a running lab (make lab-up) by default, or starts its own
 // container with --start.
@@ -36,9 +37,12 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: callstatus-lab list | run NAME... | record --out DIR [--only NAMES]")
+		return fmt.Errorf("usage: callstatus-lab list | run NAME... | record --out DIR [--only NAMES] | demo [--only NAMES]")
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "demo" {
+		return runDemo(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ami := fs.String("ami", "127.0.0.1:5038", "AMI host:port")
