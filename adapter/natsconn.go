@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,12 +16,28 @@ import (
 // publish during an outage fails at once and the outbox retries it instead
 // of losing it in a client buffer.
 func connOptions(c NATSConfig, log *slog.Logger) ([]nats.Option, error) {
+	var lastErr atomic.Value // string: log a failing reconnect once per kind of error
 	opts := []nats.Option{
 		nats.Name(c.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectBufSize(-1),
 		nats.RetryOnFailedConnect(true),
+		// By default nats.go closes the connection for good after the
+		// same auth error twice: a credential fixed on the server later
+		// would never be retried, and every status would wait for a
+		// restart. Keep trying, like the sources do.
+		nats.IgnoreAuthErrorAbort(),
+		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err == nil {
+				return
+			}
+			if prev, _ := lastErr.Swap(err.Error()).(string); prev != err.Error() {
+				log.Warn("nats connect failed; retrying", "err", err)
+			} else {
+				log.Debug("nats connect failed; retrying", "err", err)
+			}
+		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			log.Info("nats connected", "url", nc.ConnectedUrlRedacted())
 		}),
@@ -32,6 +49,7 @@ func connOptions(c NATSConfig, log *slog.Logger) ([]nats.Option, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			lastErr.Store("")
 			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
