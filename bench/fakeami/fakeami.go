@@ -35,6 +35,9 @@ type Options struct {
 	// Close closes the connection after the stream (the client then sees
 	// EOF); otherwise it is held until Stop.
 	Close bool
+	// Gate, when set, holds the stream back until it is closed (a
+	// subscriber gets ready first).
+	Gate <-chan struct{}
 }
 
 // Server serves one stream to the first client that logs in with events.
@@ -151,6 +154,9 @@ func (s *Server) serve(c net.Conn) {
 			}
 			if s.opt.Delay > 0 {
 				time.Sleep(s.opt.Delay)
+			}
+			if s.opt.Gate != nil {
+				<-s.opt.Gate
 			}
 			s.write(c)
 			if s.opt.Close {

@@ -274,6 +274,8 @@ type Stream struct {
 type Mark struct {
 	End int
 	At  time.Duration
+	// Open is the number of calls open after this frame.
+	Open int32
 }
 
 // Hangup is one Hangup frame.
@@ -448,6 +450,7 @@ func Generate(recs []*Recording, opt Options) (*Stream, error) {
 		if f.event == "Hangup" {
 			st.Hangups = append(st.Hangups, Hangup{Frame: idx, Channel: chanName})
 		}
+		st.Frames[idx].Open = int32(len(open))
 		st.MaxOpen = max(st.MaxOpen, len(open))
 		openSum += float64(len(open))
 
