@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -39,6 +40,20 @@ func startFakePBX(t *testing.T, user, secret string, lags ...time.Duration) *fak
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveFakePBX(t, ln, user, secret, lags...)
+}
+
+// startFakePBXTLS is startFakePBX behind TLS (manager.conf tlsenable).
+func startFakePBXTLS(t *testing.T, cfg *tls.Config, user, secret string) *fakePBX {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveFakePBX(t, tls.NewListener(ln, cfg), user, secret)
+}
+
+func serveFakePBX(t *testing.T, ln net.Listener, user, secret string, lags ...time.Duration) *fakePBX {
 	p := &fakePBX{user: user, secret: secret, lags: lags, ln: ln}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
