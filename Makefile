@@ -33,7 +33,10 @@ demo: build asterisk-image ## the main job: Asterisk + callstatusd (embedded NAT
 DAEMON_IMAGE ?= callstatus/callstatusd:latest
 
 image: build ## the daemon image (FROM scratch, the static bin/callstatusd; no registry needed)
-	docker build --pull=false -q -t $(DAEMON_IMAGE) -f docker/callstatusd/Dockerfile .
+	rm -rf bin/image && mkdir -p bin/image/rootfs/usr/local/bin bin/image/rootfs/etc/callstatusd bin/image/rootfs/var/lib/callstatusd
+	cp bin/callstatusd bin/image/rootfs/usr/local/bin/
+	-[ -f /etc/ssl/certs/ca-certificates.crt ] && mkdir -p bin/image/rootfs/etc/ssl/certs && cp /etc/ssl/certs/ca-certificates.crt bin/image/rootfs/etc/ssl/certs/
+	docker build --pull=false -q -t $(DAEMON_IMAGE) -f docker/callstatusd/Dockerfile bin/image
 
 asterisk-base: ## the Asterisk base image (debootstrap + docker import when missing)
 	@if [ "$(ASTERISK_BASE)" = "callstatus/asterisk-base:sid" ]; then bash docker/asterisk/bootstrap-base.sh $(ASTERISK_BASE); fi

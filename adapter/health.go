@@ -26,6 +26,7 @@ type Health struct {
 	mu       sync.Mutex
 	parts    map[string]*ComponentState
 	nats     func() (connected bool, detail string)
+	natsLast ComponentState // the probe's last answer, for Since
 	stopping bool
 }
 
@@ -48,6 +49,7 @@ type Readiness struct {
 // NewHealth tracks the named sources (and NATS), all connecting.
 func NewHealth(sources ...string) *Health {
 	h := &Health{now: time.Now, parts: map[string]*ComponentState{}}
+	h.natsLast = ComponentState{State: StateConnecting, Since: h.now()}
 	for _, s := range sources {
 		h.parts[s] = &ComponentState{State: StateConnecting, Since: h.now()}
 	}
@@ -111,16 +113,18 @@ func (h *Health) Readiness() Readiness {
 			r.Ready = false
 		}
 	}
-	nats := ComponentState{State: StateConnecting}
 	if h.nats != nil {
 		up, detail := h.nats()
-		nats.Detail = detail
+		state := StateDisconnected
 		if up {
-			nats.State = StateConnected
-		} else {
-			nats.State = StateDisconnected
+			state = StateConnected
 		}
+		if state != h.natsLast.State {
+			h.natsLast.State, h.natsLast.Since = state, h.now()
+		}
+		h.natsLast.Detail = detail
 	}
+	nats := h.natsLast
 	if nats.State != StateConnected {
 		r.Ready = false
 	}

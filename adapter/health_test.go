@@ -113,6 +113,11 @@ func TestReadyzFlipsBack(t *testing.T) {
 	if e := h.Readiness().Components["ami"].Error; e != "" {
 		t.Errorf("error kept after reconnect: %q", e)
 	}
+	for name, c := range h.Readiness().Components {
+		if c.Since.IsZero() {
+			t.Errorf("%s: no since", name)
+		}
+	}
 }
 
 func TestHealthz(t *testing.T) {

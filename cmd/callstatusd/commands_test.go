@@ -108,7 +108,7 @@ func TestTail(t *testing.T) {
 				}
 				return
 			}
-			want := fmt.Sprintf("%s callcenter/handled (agent) 5550100 → 840001 agent=Alice <231> queue=support ring=3s wait=12s talk=45s call=lab:1.1",
+			want := fmt.Sprintf("%s  callcenter/handled           agent          5550100 → 840001 agent=Alice <231> queue=support ring=3s wait=12s talk=45s call=lab:1.1",
 				cs.End.Local().Format("2006-01-02 15:04:05"))
 			if first != want {
 				t.Errorf("got  %q\nwant %q", first, want)

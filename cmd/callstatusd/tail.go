@@ -45,11 +45,17 @@ func tailCmd(stdout io.Writer) *cobra.Command {
 			if subject == "" {
 				subject = cfg.NATS.SubjectPrefix + ".>"
 			}
-			nc, err := nats.Connect(url, append(opts, nats.Name("callstatusd tail"), nats.MaxReconnects(-1))...)
+			// Started before the daemon (or while it restarts), tail
+			// waits for the server instead of failing.
+			nc, err := nats.Connect(url, append(opts, nats.Name("callstatusd tail"), nats.MaxReconnects(-1),
+				nats.RetryOnFailedConnect(true), nats.ReconnectWait(time.Second))...)
 			if err != nil {
 				return fmt.Errorf("tail: connect to %s: %w", adapter.RedactURLs(strings.Split(url, ",")), err)
 			}
 			defer nc.Close()
+			if !nc.IsConnected() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "tail: waiting for NATS at %s…\n", adapter.RedactURLs(strings.Split(url, ",")))
+			}
 			var mu sync.Mutex
 			_, err = nc.Subscribe(subject, func(m *nats.Msg) {
 				mu.Lock()
@@ -63,8 +69,10 @@ func tailCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("tail: subscribe %s: %w", subject, err)
 			}
-			if err := nc.Flush(); err != nil {
-				return fmt.Errorf("tail: subscribe %s: %w", subject, err)
+			if nc.IsConnected() {
+				if err := nc.Flush(); err != nil {
+					return fmt.Errorf("tail: subscribe %s: %w", subject, err)
+				}
 			}
 			<-cmd.Context().Done()
 			return nil
@@ -78,7 +86,8 @@ func tailCmd(stdout io.Writer) *cobra.Command {
 }
 
 // formatStatus is one readable line: time, category/status, reason,
-// from → to, agent, queue, ring/wait/talk seconds, call id.
+// from → to, agent, queue, ring/wait/talk seconds, call id. The first
+// columns are padded so a stream of lines reads as a table.
 func formatStatus(m *nats.Msg) string {
 	var cs mapping.CallStatus
 	if err := json.Unmarshal(m.Data, &cs); err != nil {
@@ -89,11 +98,12 @@ func formatStatus(m *nats.Msg) string {
 	if when.IsZero() {
 		when = time.Now()
 	}
-	fmt.Fprintf(&b, "%s %s/%s", when.Local().Format("2006-01-02 15:04:05"), cs.Category, cs.Status)
-	if cs.Reason != "" {
-		fmt.Fprintf(&b, " (%s)", cs.Reason)
+	reason := cs.Reason
+	if reason == "" {
+		reason = "-"
 	}
-	fmt.Fprintf(&b, " %s → %s", party(cs.From), party(cs.To))
+	fmt.Fprintf(&b, "%s  %-28s %-14s %s → %s", when.Local().Format("2006-01-02 15:04:05"),
+		string(cs.Category)+"/"+string(cs.Status), reason, party(cs.From), party(cs.To))
 	if cs.Agent != nil {
 		fmt.Fprintf(&b, " agent=%s", party(*cs.Agent))
 	}
