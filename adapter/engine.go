@@ -12,7 +12,7 @@ import (
 // to the outbox (which never blocks).
 type engine struct {
 	m     *mapping.Machine
-	in    <-chan mapping.Event
+	in    <-chan []mapping.Event
 	ob    *Outbox
 	every time.Duration
 	stats *Stats
@@ -29,7 +29,7 @@ func (e *engine) run() {
 	defer t.Stop()
 	for {
 		select {
-		case ev, ok := <-e.in:
+		case batch, ok := <-e.in:
 			if !ok {
 				e.metrics.engineState(e.m.Active(), e.m.Stats())
 				if n := e.m.Active(); n > 0 {
@@ -37,8 +37,10 @@ func (e *engine) run() {
 				}
 				return
 			}
-			e.stats.EventsApplied.Add(1)
-			e.push(e.m.Apply(ev))
+			for i := range batch {
+				e.push(e.m.Apply(batch[i]))
+			}
+			e.stats.EventsApplied.Add(uint64(len(batch)))
 		case <-t.C:
 			e.push(e.m.Sweep(e.now()))
 			// The machine is this goroutine's alone: report it for

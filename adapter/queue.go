@@ -7,9 +7,18 @@ import (
 )
 
 // queueChanSize is the buffer of the channel sources write into. The pump
-// empties it into an unbounded slice, so it only has to absorb the moments
-// the pump goroutine is not scheduled.
+// empties it into batches, so it only has to absorb the moments the pump
+// goroutine is not scheduled.
 const queueChanSize = 4096
+
+// Batch sizes: the engine gets whatever has arrived, in batches of at most
+// maxBatch events, so a busy stream costs two channel operations per batch
+// rather than per event, and a quiet one still hands over each event at
+// once.
+const (
+	minBatch = 16
+	maxBatch = 256
+)
 
 // eventQueue is an unbounded FIFO between the source goroutines and the
 // engine. A source must never wait on the engine (Asterisk would drop the
@@ -17,7 +26,7 @@ const queueChanSize = 4096
 // of dropping, and the growth is counted and logged.
 type eventQueue struct {
 	in    chan mapping.Event
-	out   chan mapping.Event
+	out   chan []mapping.Event
 	stats *Stats
 	log   *slog.Logger
 }
@@ -25,7 +34,7 @@ type eventQueue struct {
 func newEventQueue(stats *Stats, log *slog.Logger) *eventQueue {
 	q := &eventQueue{
 		in:    make(chan mapping.Event, queueChanSize),
-		out:   make(chan mapping.Event),
+		out:   make(chan []mapping.Event),
 		stats: stats,
 		log:   log,
 	}
@@ -36,25 +45,32 @@ func newEventQueue(stats *Stats, log *slog.Logger) *eventQueue {
 // In is where sources send; Close it once every source has stopped.
 func (q *eventQueue) In() chan<- mapping.Event { return q.in }
 
-// Out yields events in order and is closed after In is closed and drained.
-func (q *eventQueue) Out() <-chan mapping.Event { return q.out }
+// Out yields batches of events in order and is closed after In is closed
+// and drained. A batch belongs to the receiver.
+func (q *eventQueue) Out() <-chan []mapping.Event { return q.out }
 
 // Close ends input; the pump delivers what is buffered, then closes Out.
 func (q *eventQueue) Close() { close(q.in) }
 
 func (q *eventQueue) pump() {
-	var buf []mapping.Event
-	in := q.in
-	warnAt := int64(queueChanSize)
+	var (
+		full   [][]mapping.Event // batches waiting for the engine, oldest first
+		cur    []mapping.Event   // the batch being filled
+		queued int64            // events in full and cur
+		in     = q.in
+		warnAt = int64(queueChanSize)
+	)
 	for {
-		if in == nil && len(buf) == 0 {
+		var out chan []mapping.Event
+		var head []mapping.Event
+		switch {
+		case len(full) > 0:
+			out, head = q.out, full[0]
+		case len(cur) > 0:
+			out, head = q.out, cur
+		case in == nil:
 			close(q.out)
 			return
-		}
-		var out chan mapping.Event
-		var head mapping.Event
-		if len(buf) > 0 {
-			out, head = q.out, buf[0]
 		}
 		select {
 		case ev, ok := <-in:
@@ -62,23 +78,50 @@ func (q *eventQueue) pump() {
 				in = nil
 				continue
 			}
-			buf = append(buf, ev)
-			q.stats.EventsIn.Add(1)
-			depth := int64(len(buf))
-			q.stats.QueueDepth.Store(depth)
-			storeMax(&q.stats.QueueMaxDepth, depth)
-			if depth >= warnAt {
+			n := int64(0)
+			for {
+				if cur == nil {
+					// Size the batch by what is already waiting, so a
+					// trickle does not allocate maxBatch events each.
+					cur = make([]mapping.Event, 0, min(max(len(in)+1, minBatch), maxBatch))
+				}
+				cur = append(cur, ev)
+				n++
+				if len(cur) == cap(cur) {
+					full = append(full, cur)
+					cur = nil
+				}
+				if len(in) == 0 || n >= maxBatch {
+					break
+				}
+				if ev, ok = <-in; !ok {
+					in = nil
+					break
+				}
+			}
+			q.stats.EventsIn.Add(uint64(n))
+			queued += n
+			q.stats.QueueDepth.Store(queued)
+			storeMax(&q.stats.QueueMaxDepth, queued)
+			if queued >= warnAt {
 				// Log at each doubling so a slow engine is visible
 				// without a line per event.
-				q.log.Warn("engine falling behind: event queue growing", "depth", depth)
+				q.log.Warn("engine falling behind: event queue growing", "depth", queued)
 				warnAt *= 2
 			}
 		case out <- head:
-			buf[0] = mapping.Event{} // let the GC have the strings
-			buf = buf[1:]
-			q.stats.QueueDepth.Store(int64(len(buf)))
-			if len(buf) == 0 {
-				buf = nil
+			if len(full) > 0 {
+				full[0] = nil
+				full = full[1:]
+				if len(full) == 0 {
+					full = nil
+				}
+			} else {
+				cur = nil
+			}
+			queued -= int64(len(head))
+			q.stats.QueueDepth.Store(queued)
+			if queued == 0 {
 				warnAt = queueChanSize
 			}
 		}

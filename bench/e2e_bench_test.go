@@ -136,6 +136,7 @@ func BenchmarkE2E(b *testing.B) {
 	st := generate(b, synth.Options{Copies: e2eCopies, Concurrency: steadyConcurrency, Start: time.Now()})
 	var elapsed time.Duration
 	var frames, statuses, lost, dups, events, retries, emitted int
+	var writing time.Duration
 	for b.Loop() {
 		gate := make(chan struct{})
 		srv, err := fakeami.Start(st, fakeami.Options{User: amiUser, Secret: amiSecret, Gate: gate})
@@ -153,7 +154,7 @@ func BenchmarkE2E(b *testing.B) {
 		sub := subscribe(b, fmt.Sprintf("nats://127.0.0.1:%d", port), st.Calls)
 		close(gate)
 		ok := sub.wait(2 * time.Minute)
-		started, _, _, _ := srv.Times()
+		started, finished, _, _ := srv.Times()
 		got, dup, last := sub.counts()
 		cancel()
 		if err := <-runErr; err != nil {
@@ -165,6 +166,7 @@ func BenchmarkE2E(b *testing.B) {
 			b.Logf("only %d of %d statuses arrived", got, st.Calls)
 		}
 		elapsed += last.Sub(started)
+		writing += finished.Sub(started)
 		frames += len(st.Frames)
 		statuses += got
 		lost += st.Calls - got
@@ -174,6 +176,9 @@ func BenchmarkE2E(b *testing.B) {
 		emitted += int(d.Stats().StatusesEmitted.Load())
 	}
 	b.ReportMetric(float64(retries), "retries")
+	// Reading the stream versus publishing it: the time the server needed
+	// to hand over every byte, over the whole run.
+	b.ReportMetric(writing.Seconds()/elapsed.Seconds(), "write-share")
 	b.ReportMetric(float64(emitted)/float64(b.N), "emitted")
 	b.ReportMetric(float64(frames)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(events)/elapsed.Seconds(), "applied/s")

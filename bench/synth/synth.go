@@ -41,6 +41,7 @@ type Recording struct {
 	idPfx   []string // their system-name prefix ("lab-")
 	nChans  int      // distinct channel sequence numbers
 	nBridge int      // distinct bridge ids
+	size    int      // bytes of one copy, about
 }
 
 // frame is a template: literal text with slots for what changes per copy.
@@ -225,6 +226,7 @@ func LoadFile(path string) (*Recording, error) {
 		}
 		b.WriteString("\r\n")
 		fr.text = b.String()
+		r.size += len(fr.text) + 8*len(fr.slots)
 		r.frames = append(r.frames, fr)
 	}
 	if len(r.frames) == 0 {
@@ -352,7 +354,13 @@ func Generate(recs []*Recording, opt Options) (*Stream, error) {
 		first    time.Time
 		scratch  []byte
 	)
-	buf.Grow(opt.Copies * 40 << 10)
+	// Size the buffer once: growing a slice of hundreds of megabytes
+	// copies and clears it again and again.
+	size := 0
+	for k := range opt.Copies {
+		size += recs[k%len(recs)].size
+	}
+	buf.Grow(size + size/16)
 	newCopy := func(k int) *copyState {
 		r := recs[k%len(recs)]
 		c := &copyState{rec: r, start: opt.Start.Add(time.Duration(k) * gap), limit: len(r.frames)}
