@@ -56,7 +56,7 @@ func (q *eventQueue) pump() {
 	var (
 		full   [][]mapping.Event // batches waiting for the engine, oldest first
 		cur    []mapping.Event   // the batch being filled
-		queued int64            // events in full and cur
+		queued int64             // events in full and cur
 		in     = q.in
 		warnAt = int64(queueChanSize)
 	)
