@@ -86,6 +86,7 @@ func peerSide(cl *call) map[*channel]bool {
 // decide applies the status rules. Rule ids (Evidence.Rule) are stable and
 // documented in the README.
 func (m *Machine) decide(cl *call) CallStatus {
+	m.lateLegs(cl)
 	chans := append([]*channel(nil), cl.chans...)
 	sort.SliceStable(chans, func(i, j int) bool {
 		if !chans[i].created.Equal(chans[j].created) {

@@ -78,6 +78,7 @@ type channel struct {
 	origStatus     string
 	snapshot       bool
 	listedAt       time.Time // when the latest snapshot listing this channel alive was taken
+	snapApp        string    // the application a snapshot first saw it run (joined late)
 	bridge         string
 	visits         []*visit
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
@@ -225,6 +226,9 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			}
 			if len(cl.chans) == 1 || cl.snapshotOnly() {
 				c.snapshot = true
+			}
+			if c.snapApp == "" && e.Name != "" && c.seenBy == bit(SourceSnapshot) {
+				m.snapshotApp(c, e, r)
 			}
 		}
 		if e.Chan.State == "Up" && c.up.IsZero() {
