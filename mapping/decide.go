@@ -40,7 +40,7 @@ func (m *Machine) finalize(cl *call, now time.Time, why string) CallStatus {
 	}
 	for _, c := range cl.chans {
 		delete(m.chans, c.id)
-		m.dead[c.id] = stamp
+		m.bury(c.id, stamp)
 		if c.bridge != "" {
 			m.leaveBridge(c, c.bridge)
 		}

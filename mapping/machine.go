@@ -21,6 +21,9 @@ type Machine struct {
 	// dead remembers channels of finalized calls: the second source's
 	// late report of a hangup must not open a new call.
 	dead map[string]time.Time
+	// deadOrder lists dead's keys oldest first, so forgetting them costs
+	// nothing per sweep and a flood cannot grow dead past MaxCalls.
+	deadOrder []string
 	// order lists calls by creation for the MaxCalls cap (lazily pruned).
 	order []*call
 
@@ -612,11 +615,7 @@ func (m *Machine) Sweep(now time.Time) []CallStatus {
 	if keep < 2*time.Minute {
 		keep = 2 * time.Minute
 	}
-	for id, t := range m.dead {
-		if now.Sub(t) > keep {
-			delete(m.dead, id)
-		}
-	}
+	m.forget(now, keep)
 	m.compactOrder()
 	return out
 }
