@@ -212,7 +212,10 @@ func (s *Source) handle(data []byte) ([]mapping.Event, error) {
 		return nil, nil
 	case err != nil:
 		s.count(func(st *Stats) { st.DecodeErrors++ })
-		s.log.Error("ari: undecodable event skipped", "type", typ, "seq", seq, "err", err)
+		// err.Error(), not err: slog formats an error value with %+v,
+		// which for ari/v6's eris errors is a multi-line stack trace.
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		s.log.Error("ari: undecodable event skipped", "type", typ, "seq", seq, "err", msg)
 		return nil, nil
 	}
 	switch e.(type) {
