@@ -90,7 +90,7 @@ func TestDaemonRestartMidCall(t *testing.T) {
 	d2.stop(t)
 	t.Logf("second run: %d statuses %s after its start", box2.len(), time.Since(restarted).Round(100*time.Millisecond))
 
-	got := streamStatuses(t, url2(t, cfg))
+	got := streamStatuses(t, reopenStore(t, cfg))
 	onceEach(t, got)
 	if len(got) != 4 {
 		t.Errorf("stream holds %d statuses, want 4", len(got))
@@ -113,9 +113,9 @@ func TestDaemonRestartMidCall(t *testing.T) {
 	}
 }
 
-// url2 starts the daemon's embedded server again, alone, to read the
-// stream from its store once the daemon is gone.
-func url2(t *testing.T, cfg adapter.Config) string {
+// reopenStore starts the daemon's embedded server again, alone, to read
+// the stream from its store once the daemon is gone.
+func reopenStore(t *testing.T, cfg adapter.Config) string {
 	t.Helper()
 	emb, err := adapter.StartEmbedded(cfg.NATS.Embedded, cfg.DataDir, nil)
 	if err != nil {
