@@ -64,3 +64,21 @@ unit: ## unit, golden and fuzz-seed tests (no Docker)
 test: asterisk-image ## the whole suite: unit + integration against real Asterisk and embedded NATS
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+# Benchmarks (issue 6): engine, AMI ingest against goami and goami2 (bench/peers
+# is its own module), end to end, and callstatusd idle and at 2,000 open calls.
+# Prints one table and writes BENCHMARKS.md; raw outputs go to BENCH_OUT.
+BENCH_OUT    ?= /tmp/callstatus-bench
+BENCH_COUNT  ?= 5
+BENCH_ROUNDS ?= 5
+bench: build ## benchmarks: one table of medians, written to BENCHMARKS.md with machine and commands
+	@rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
+	@run() { echo "$$*" >> $(BENCH_OUT)/commands.txt; echo "+ $$*" >&2; bash -o pipefail -c "$$*"; }; \
+	set -e; \
+	run "$(GO) test -run '^\$$' -bench '^BenchmarkEngine' -benchtime 3x -count $(BENCH_COUNT) ./bench/ | tee $(BENCH_OUT)/engine.txt"; \
+	for i in $$(seq 1 $(BENCH_ROUNDS)); do \
+	  run "cd bench/peers && $(GO) test -run '^\$$' -bench '^BenchmarkIngest' -benchtime 2x -count 1 . | tee -a $(BENCH_OUT)/ingest.txt"; \
+	done; \
+	run "$(GO) test -run '^\$$' -bench '^BenchmarkE2E\$$' -benchtime 1x -count $(BENCH_COUNT) -timeout 30m ./bench/ | tee $(BENCH_OUT)/e2e.txt"; \
+	run "CALLSTATUSD_BIN=$(CURDIR)/bin/callstatusd $(GO) test -run '^\$$' -bench '^BenchmarkDaemonSteady\$$' -benchtime 1x -count 1 -timeout 30m ./bench/ | tee $(BENCH_OUT)/steady.txt"
+	@$(GO) run ./bench/report -commands $(BENCH_OUT)/commands.txt -out BENCHMARKS.md $(BENCH_OUT)/engine.txt $(BENCH_OUT)/ingest.txt $(BENCH_OUT)/e2e.txt $(BENCH_OUT)/steady.txt
