@@ -196,7 +196,15 @@ loop:
 	}
 
 	// 6. The summary, and what the daemon counted.
+	if interrupted {
+		fmt.Fprintln(stdout, "\ninterrupted: stopping the calls, callstatusd (SIGTERM) and Asterisk; what was seen so far:")
+	}
 	r := tl.report(stdout)
+	if !interrupted {
+		// The engine reports its gauges once per sweep (1 s): let the
+		// last call leave them.
+		time.Sleep(1500 * time.Millisecond)
+	}
 	if line := metricsLine("http://" + c.httpAddr + "/metrics"); line != "" {
 		fmt.Fprintln(stdout, line)
 	}
@@ -456,7 +464,7 @@ func metricsLine(url string) string {
 	if n := sums["callstatus_publish_duration_seconds_count"]; n > 0 {
 		avg = sums["callstatus_publish_duration_seconds_sum"] / n * 1000
 	}
-	return fmt.Sprintf("daemon /metrics: %.0f events received (ami %.0f, ari %.0f), %.0f statuses published (avg %.1f ms to JetStream ack), %.0f publish errors, %.0f events dropped, %.0f calls active",
+	return fmt.Sprintf("daemon /metrics: %.0f events received (ami %.0f, ari %.0f), %.0f statuses published (avg %.1f ms to JetStream ack), %.0f publish errors, %.0f events dropped, %.0f active calls",
 		sums["callstatus_events_received_total"], sums["ami"], sums["ari"], sums["callstatus_statuses_published_total"], avg,
 		sums["callstatus_publish_errors_total"], sums["callstatus_events_dropped_total"], sums["callstatus_active_calls"])
 }
