@@ -36,6 +36,7 @@ type Metrics struct {
 	sources map[string]*sourceMetrics
 
 	stats *Stats
+	descs collectorDescs
 
 	engMu  sync.Mutex
 	engine mapping.Stats
@@ -78,7 +79,9 @@ type WireStats struct {
 }
 
 // lagBuckets span a LAN hop (ms) to a PBX under stress (seconds).
-var lagBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+func lagBuckets() []float64 {
+	return []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+}
 
 // NewMetrics registers the daemon's metrics, plus the Go runtime and
 // process collectors, on a fresh registry. stats may be nil.
@@ -86,7 +89,7 @@ func NewMetrics(stats *Stats) *Metrics {
 	if stats == nil {
 		stats = new(Stats)
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), stats: stats, sources: map[string]*sourceMetrics{}}
+	m := &Metrics{reg: prometheus.NewRegistry(), stats: stats, sources: map[string]*sourceMetrics{}, descs: newCollectorDescs()}
 	m.published = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "callstatus_statuses_published_total",
 		Help: "Final call statuses acknowledged by NATS, by category and status.",
@@ -94,7 +97,7 @@ func NewMetrics(stats *Stats) *Metrics {
 	m.publishSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "callstatus_publish_duration_seconds",
 		Help:    "Duration of one successful publish: JetStream ack, or core publish and flush.",
-		Buckets: lagBuckets,
+		Buckets: lagBuckets(),
 	})
 	m.delaySeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "callstatus_status_delay_seconds",
@@ -112,10 +115,24 @@ func NewMetrics(stats *Stats) *Metrics {
 			m.published.WithLabelValues(string(cat), string(st))
 		}
 	}
-	m.receivedVec = prometheus.NewCounterVec(receivedDesc, []string{"source", "type"})
-	m.lagVec = prometheus.NewHistogramVec(lagDesc, []string{"source"})
-	m.reconnectsVec = prometheus.NewCounterVec(reconnectsDesc, []string{"source"})
-	m.upVec = prometheus.NewGaugeVec(upDesc, []string{"source"})
+	// The per-source vectors; each source resolves its series once.
+	m.receivedVec = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callstatus_events_received_total",
+		Help: "Events handed to the engine, by source connection and event type (mapping kind).",
+	}, []string{"source", "type"})
+	m.lagVec = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "callstatus_event_lag_seconds",
+		Help:    "Receive time minus Asterisk's own event timestamp (AMI timestampevents=yes, ARI timestamp). Includes clock skew between the hosts.",
+		Buckets: lagBuckets(),
+	}, []string{"source"})
+	m.reconnectsVec = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callstatus_source_reconnects_total",
+		Help: "Times a source connection came back after being down.",
+	}, []string{"source"})
+	m.upVec = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "callstatus_source_up",
+		Help: "1 while the source (AMI or ARI) is connected and logged in.",
+	}, []string{"source"})
 	m.reg.MustRegister(m.receivedVec, m.lagVec, m.reconnectsVec, m.upVec, m.published, m.publishSeconds, m.delaySeconds, (*metricsCollector)(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -123,27 +140,6 @@ func NewMetrics(stats *Stats) *Metrics {
 
 // Registry is what /metrics serves.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
-// The per-source vectors; each source resolves its series once.
-var (
-	receivedDesc = prometheus.CounterOpts{
-		Name: "callstatus_events_received_total",
-		Help: "Events handed to the engine, by source connection and event type (mapping kind).",
-	}
-	lagDesc = prometheus.HistogramOpts{
-		Name:    "callstatus_event_lag_seconds",
-		Help:    "Receive time minus Asterisk's own event timestamp (AMI timestampevents=yes, ARI timestamp). Includes clock skew between the hosts.",
-		Buckets: lagBuckets,
-	}
-	reconnectsDesc = prometheus.CounterOpts{
-		Name: "callstatus_source_reconnects_total",
-		Help: "Times a source connection came back after being down.",
-	}
-	upDesc = prometheus.GaugeOpts{
-		Name: "callstatus_source_up",
-		Help: "1 while the source (AMI or ARI) is connected and logged in.",
-	}
-)
 
 // source returns name's series, resolving them on first use.
 func (m *Metrics) source(name string) *sourceMetrics {
@@ -259,65 +255,82 @@ func (m *Metrics) addWire(name string, read func() WireStats) {
 // time.
 type metricsCollector Metrics
 
-var (
-	descActive       = prometheus.NewDesc("callstatus_active_calls", "Calls the engine is tracking now (not yet finished).", nil, nil)
-	descEngine       = prometheus.NewDesc("callstatus_engine_total", "Engine counters: events applied and ignored (about no channel or a finished call), calls finalized, merged, evicted (max_calls), expired (call_ttl or unconfirmed hangup), orphaned (finalized after a source gap).", []string{"counter"}, nil)
-	descQueue        = prometheus.NewDesc("callstatus_event_queue_length", "Events waiting for the engine.", nil, nil)
-	descQueueMax     = prometheus.NewDesc("callstatus_event_queue_max_length", "The most events that ever waited for the engine.", nil, nil)
-	descDropped      = prometheus.NewDesc("callstatus_events_dropped_total", "Events lost between a source and the engine (only at shutdown with a stalled engine); should stay 0.", nil, nil)
-	descEmitted      = prometheus.NewDesc("callstatus_statuses_emitted_total", "Final statuses the engine produced (published or not yet).", nil, nil)
-	descOutbox       = prometheus.NewDesc("callstatus_outbox_length", "Statuses waiting to be acknowledged by NATS.", nil, nil)
-	descOutboxMax    = prometheus.NewDesc("callstatus_outbox_max_length", "The most statuses that ever waited for NATS.", nil, nil)
-	descPubErrors    = prometheus.NewDesc("callstatus_publish_errors_total", "Failed publish attempts (each is retried until acknowledged).", nil, nil)
-	descStatDropped  = prometheus.NewDesc("callstatus_statuses_dropped_total", "Statuses never acknowledged: still queued at the shutdown deadline.", nil, nil)
-	descWire         = prometheus.NewDesc("callstatus_source_messages_total", "Messages read from a source, by AMI event name or ARI type, before translation.", []string{"source", "type"}, nil)
-	descWireIgnored  = prometheus.NewDesc("callstatus_source_messages_ignored_total", "Messages that did not become events: malformed, not_translated (events the engine does not need), unknown_type, decode_error.", []string{"source", "reason"}, nil)
-	descSourceDowns  = prometheus.NewDesc("callstatus_source_downs_total", "Source connection losses (all sources).", nil, nil)
-	collectedDescs   = []*prometheus.Desc{descActive, descEngine, descQueue, descQueueMax, descDropped, descEmitted, descOutbox, descOutboxMax, descPubErrors, descStatDropped, descWire, descWireIgnored, descSourceDowns}
-	engineCounterFns = []struct {
-		name string
-		get  func(mapping.Stats) uint64
-	}{
-		{"applied", func(s mapping.Stats) uint64 { return s.Events }},
-		{"ignored", func(s mapping.Stats) uint64 { return s.Ignored }},
-		{"finalized", func(s mapping.Stats) uint64 { return s.Calls }},
-		{"merged", func(s mapping.Stats) uint64 { return s.Merges }},
-		{"evicted", func(s mapping.Stats) uint64 { return s.Evicted }},
-		{"expired", func(s mapping.Stats) uint64 { return s.Expired }},
-		{"orphaned", func(s mapping.Stats) uint64 { return s.Orphaned }},
+// collectorDescs describe what the collector reads at scrape time.
+type collectorDescs struct {
+	active, engine, queue, queueMax, dropped, emitted, outbox, outboxMax,
+	pubErrors, statDropped, wire, wireIgnored, sourceDowns *prometheus.Desc
+}
+
+func newCollectorDescs() collectorDescs {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
 	}
-)
+	return collectorDescs{
+		active:      d("callstatus_active_calls", "Calls the engine is tracking now (not yet finished), as of its last sweep."),
+		engine:      d("callstatus_engine_total", "Engine counters: events applied and ignored (about no channel or a finished call), calls finalized, merged, evicted (max_calls), expired (call_ttl or unconfirmed hangup), orphaned (finalized after a source gap).", "counter"),
+		queue:       d("callstatus_event_queue_length", "Events waiting for the engine."),
+		queueMax:    d("callstatus_event_queue_max_length", "The most events that ever waited for the engine."),
+		dropped:     d("callstatus_events_dropped_total", "Events lost between a source and the engine (only at shutdown with a stalled engine); should stay 0."),
+		emitted:     d("callstatus_statuses_emitted_total", "Final statuses the engine produced (published or not yet)."),
+		outbox:      d("callstatus_outbox_length", "Statuses waiting to be acknowledged by NATS."),
+		outboxMax:   d("callstatus_outbox_max_length", "The most statuses that ever waited for NATS."),
+		pubErrors:   d("callstatus_publish_errors_total", "Failed publish attempts (each is retried until acknowledged)."),
+		statDropped: d("callstatus_statuses_dropped_total", "Statuses never acknowledged: still queued at the shutdown deadline with a memory-only outbox (a durable one keeps them for the next start)."),
+		wire:        d("callstatus_source_messages_total", "Messages read from a source, by AMI event name or ARI type, before translation.", "source", "type"),
+		wireIgnored: d("callstatus_source_messages_ignored_total", "Messages that did not become events: malformed, not_translated (events the engine does not need), unknown_type, decode_error.", "source", "reason"),
+		sourceDowns: d("callstatus_source_downs_total", "Source connection losses (all sources)."),
+	}
+}
+
+func (d collectorDescs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{d.active, d.engine, d.queue, d.queueMax, d.dropped, d.emitted, d.outbox, d.outboxMax,
+		d.pubErrors, d.statDropped, d.wire, d.wireIgnored, d.sourceDowns}
+}
+
+// engineCounters name the mapping.Stats fields in callstatus_engine_total.
+func engineCounters(s mapping.Stats) []struct {
+	name string
+	v    uint64
+} {
+	return []struct {
+		name string
+		v    uint64
+	}{
+		{"applied", s.Events}, {"ignored", s.Ignored}, {"finalized", s.Calls}, {"merged", s.Merges},
+		{"evicted", s.Evicted}, {"expired", s.Expired}, {"orphaned", s.Orphaned},
+	}
+}
 
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range collectedDescs {
+	for _, d := range c.descs.all() {
 		ch <- d
 	}
 }
 
 func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
 	}
-	s := c.stats
-	gauge(descQueue, float64(s.QueueDepth.Load()))
-	gauge(descQueueMax, float64(s.QueueMaxDepth.Load()))
-	counter(descDropped, s.EventsDropped.Load())
-	counter(descEmitted, s.StatusesEmitted.Load())
-	gauge(descOutbox, float64(s.OutboxDepth.Load()))
-	gauge(descOutboxMax, float64(s.OutboxMaxDepth.Load()))
-	counter(descPubErrors, s.PublishRetries.Load())
-	counter(descStatDropped, s.PublishDropped.Load())
-	counter(descSourceDowns, s.SourceDowns.Load())
+	s, d := c.stats, c.descs
+	gauge(d.queue, float64(s.QueueDepth.Load()))
+	gauge(d.queueMax, float64(s.QueueMaxDepth.Load()))
+	counter(d.dropped, s.EventsDropped.Load())
+	counter(d.emitted, s.StatusesEmitted.Load())
+	gauge(d.outbox, float64(s.OutboxDepth.Load()))
+	gauge(d.outboxMax, float64(s.OutboxMaxDepth.Load()))
+	counter(d.pubErrors, s.PublishRetries.Load())
+	counter(d.statDropped, s.PublishDropped.Load())
+	counter(d.sourceDowns, s.SourceDowns.Load())
 
 	c.engMu.Lock()
 	active, eng := c.active, c.engine
 	c.engMu.Unlock()
-	gauge(descActive, float64(active))
-	for _, f := range engineCounterFns {
-		counter(descEngine, f.get(eng), f.name)
+	gauge(d.active, float64(active))
+	for _, f := range engineCounters(eng) {
+		counter(d.engine, f.v, f.name)
 	}
 
 	c.wireMu.Lock()
@@ -326,10 +339,10 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, w := range wire {
 		st := w.read()
 		for _, t := range sortedKeys(st.ByType) {
-			counter(descWire, st.ByType[t], w.name, t)
+			counter(d.wire, st.ByType[t], w.name, t)
 		}
 		for _, r := range sortedKeys(st.Ignored) {
-			counter(descWireIgnored, st.Ignored[r], w.name, r)
+			counter(d.wireIgnored, st.Ignored[r], w.name, r)
 		}
 	}
 }
