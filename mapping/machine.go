@@ -27,7 +27,8 @@ type Machine struct {
 	// order lists calls by creation for the MaxCalls cap (lazily pruned).
 	order []*call
 
-	up       srcMask // sources connected now
+	last     *channel // the channel of the previous lookup (see channel)
+	up       srcMask  // sources connected now
 	nextCall uint64
 	// upSince and downAt are when each source last came up and went down
 	// (event times): a snapshot trusts another source for the gap only
@@ -451,7 +452,13 @@ func (m *Machine) noteContext(c *channel, ctx, exten string) {
 // membership right: a linkedid seen for the first time joins (or merges) the
 // call that owns it. It returns nil for channels of finalized calls.
 func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
-	c := m.chans[ch.UniqueID]
+	// Events come in bursts about one channel (Newexten, VarSet...): the
+	// last channel found answers them without hashing the id. A finalized
+	// call's channels left m.chans, so they are looked up again.
+	c := m.last
+	if c == nil || c.call.done || c.id != ch.UniqueID {
+		c = m.chans[ch.UniqueID]
+	}
 	if c == nil {
 		if _, gone := m.dead[ch.UniqueID]; gone {
 			m.stats.Ignored++
@@ -516,6 +523,7 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 	if c.created.After(t) && !t.IsZero() {
 		c.created = t
 	}
+	m.last = c
 	return c
 }
 

@@ -434,7 +434,7 @@ func Generate(recs []*Recording, opt Options) (*Stream, error) {
 			pos = s.end
 		}
 		buf.WriteString(f.text[pos:])
-		if f.chanStart >= 0 {
+		if f.chanStart >= 0 && f.event == "Hangup" {
 			chanName = renderRange(f, c, f.chanStart, f.chanEnd)
 		}
 		idx := len(st.Frames)
