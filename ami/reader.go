@@ -42,6 +42,10 @@ type Reader struct {
 
 	frames    uint64
 	malformed uint64
+
+	// reuse, when set, is the header array of a frame its caller is done
+	// with: the next frame's headers go there (see readFrameReusing).
+	reuse []Header
 }
 
 // span locates one header in Reader.buf. key is set instead of ks/ke when
@@ -157,6 +161,18 @@ func (r *Reader) fast(max int) (Frame, bool) {
 	}
 }
 
+// readFrameReusing is ReadFrame for a caller that is done with the frame
+// whose headers are hs: they are overwritten with the next frame's, which
+// saves an allocation per frame. The frame's text (and every string taken
+// from it) is still new for each frame, so events built from the previous
+// frame stay valid.
+func (r *Reader) readFrameReusing(hs []Header) (Frame, error) {
+	r.reuse = hs
+	f, err := r.ReadFrame()
+	r.reuse = nil
+	return f, err
+}
+
 // slow reads a frame line by line. It handles everything: frames larger
 // than the buffer, Follows output, banners, malformed lines, oversized
 // frames and the end of the stream.
@@ -254,7 +270,13 @@ func (r *Reader) slow(max int) (Frame, error) {
 func (r *Reader) frame(s string, malformed int) Frame {
 	r.frames++
 	r.malformed += uint64(malformed)
-	hs := make([]Header, len(r.spans))
+	hs := r.reuse[:0]
+	r.reuse = nil
+	if cap(hs) >= len(r.spans) {
+		hs = hs[:len(r.spans)]
+	} else {
+		hs = make([]Header, len(r.spans), max(len(r.spans), 32))
+	}
 	for i, sp := range r.spans {
 		k := sp.key
 		if k == "" {

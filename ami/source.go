@@ -75,6 +75,8 @@ type Source struct {
 	mu   sync.Mutex // guards conn against Close from another goroutine
 	conn net.Conn
 	rd   *Reader
+	// headers of the last frame Next translated, for the next to reuse.
+	headers []Header
 
 	// Next's context watch, kept across calls with the same context so a
 	// busy stream does not register a callback per event.
@@ -145,7 +147,8 @@ func (s *Source) Next(ctx context.Context) (mapping.Event, error) {
 		s.stopWatch = context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
 	}
 	for {
-		f, err := rd.ReadFrame()
+		f, err := rd.readFrameReusing(s.headers)
+		s.headers = nil
 		if err != nil {
 			if errors.Is(err, ErrFrameTooLarge) {
 				s.statsMu.Lock()
@@ -168,6 +171,9 @@ func (s *Source) Next(ctx context.Context) (mapping.Event, error) {
 		}
 		ev, ok := Translate(&f)
 		s.count(&f, &ev, ok)
+		// The event holds substrings of the frame's text, never its
+		// header array: the next frame may reuse that.
+		s.headers = f.Headers
 		if ok {
 			return ev, nil
 		}
