@@ -66,7 +66,6 @@ type channel struct {
 	order    uint64 // creation order, for determinism on equal times
 	state    string
 	up       time.Time
-	gone     bool
 	goneAt   time.Time
 	cause    int
 	causeTxt string
@@ -77,14 +76,18 @@ type channel struct {
 	// inbound or internal lists; dirExten the extension dialed there.
 	dirCtx, dirExten string
 
+	origStatus string
+	listedAt   time.Time // when the latest snapshot listing this channel alive was taken
+	snapApp    string    // the application a snapshot first saw it run (joined late)
+	bridge     string
+	visits     []*visit
+
+	// The small fields sit together: a channel record is kept per live
+	// channel, and padding between them cost a size class.
+	gone           bool
 	seenBy, goneBy srcMask
-	peer           bool // dialed by a channel of the call, or a queue member leg
-	origStatus     string
-	snapshot       bool
-	listedAt       time.Time // when the latest snapshot listing this channel alive was taken
-	snapApp        string    // the application a snapshot first saw it run (joined late)
-	bridge         string
-	visits         []*visit
+	peer           bool     // dialed by a channel of the call, or a queue member leg
+	snapshot       bool     // joined late: first seen in a snapshot
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
 }
 
