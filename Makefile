@@ -71,6 +71,7 @@ test: asterisk-image ## the whole suite: unit + integration against real Asteris
 BENCH_OUT    ?= /tmp/callstatus-bench
 BENCH_COUNT  ?= 5
 BENCH_ROUNDS ?= 5
+BENCHSTAT    ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 bench: build ## benchmarks: one table of medians, written to BENCHMARKS.md with machine and commands
 	@rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
 	@run() { echo "$$*" >> $(BENCH_OUT)/commands.txt; echo "+ $$*" >&2; bash -o pipefail -c "$$*"; }; \
@@ -81,4 +82,6 @@ bench: build ## benchmarks: one table of medians, written to BENCHMARKS.md with 
 	done; \
 	run "$(GO) test -run '^\$$' -bench '^BenchmarkE2E\$$' -benchtime 1x -count $(BENCH_COUNT) -timeout 30m ./bench/ | tee $(BENCH_OUT)/e2e.txt"; \
 	run "CALLSTATUSD_BIN=$(CURDIR)/bin/callstatusd $(GO) test -run '^\$$' -bench '^BenchmarkDaemonSteady\$$' -benchtime 1x -count 1 -timeout 30m ./bench/ | tee $(BENCH_OUT)/steady.txt"
-	@$(GO) run ./bench/report -commands $(BENCH_OUT)/commands.txt -out BENCHMARKS.md $(BENCH_OUT)/engine.txt $(BENCH_OUT)/ingest.txt $(BENCH_OUT)/e2e.txt $(BENCH_OUT)/steady.txt
+	@echo "$(GO) run $(BENCHSTAT) engine.txt ingest.txt e2e.txt steady.txt" >> $(BENCH_OUT)/commands.txt
+	@cd $(BENCH_OUT) && $(GO) run $(BENCHSTAT) engine.txt ingest.txt e2e.txt steady.txt > benchstat.txt 2>/dev/null || echo "(benchstat unavailable: no module proxy?)" > benchstat.txt
+	@$(GO) run ./bench/report -commands $(BENCH_OUT)/commands.txt -benchstat $(BENCH_OUT)/benchstat.txt -out BENCHMARKS.md $(BENCH_OUT)/engine.txt $(BENCH_OUT)/ingest.txt $(BENCH_OUT)/e2e.txt $(BENCH_OUT)/steady.txt
