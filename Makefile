@@ -69,8 +69,9 @@ test: asterisk-image ## the whole suite: unit + integration against real Asteris
 # is its own module), end to end, and callstatusd idle and at 2,000 open calls.
 # Prints one table and writes BENCHMARKS.md; raw outputs go to BENCH_OUT.
 BENCH_OUT    ?= /tmp/callstatus-bench
-BENCH_COUNT  ?= 5
-BENCH_ROUNDS ?= 5
+BENCH_COUNT  ?= 6
+BENCH_ROUNDS ?= 6
+BENCH_STEADY ?= 3
 BENCHSTAT    ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 bench: build ## benchmarks: one table of medians, written to BENCHMARKS.md with machine and commands
 	@rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
@@ -81,7 +82,7 @@ bench: build ## benchmarks: one table of medians, written to BENCHMARKS.md with 
 	  run "cd bench/peers && $(GO) test -run '^\$$' -bench '^BenchmarkIngest' -benchtime 2x -count 1 . | tee -a $(BENCH_OUT)/ingest.txt"; \
 	done; \
 	run "$(GO) test -run '^\$$' -bench '^BenchmarkE2E\$$' -benchtime 1x -count $(BENCH_COUNT) -timeout 30m ./bench/ | tee $(BENCH_OUT)/e2e.txt"; \
-	run "CALLSTATUSD_BIN=$(CURDIR)/bin/callstatusd $(GO) test -run '^\$$' -bench '^BenchmarkDaemonSteady\$$' -benchtime 1x -count 1 -timeout 30m ./bench/ | tee $(BENCH_OUT)/steady.txt"
-	@echo "$(GO) run $(BENCHSTAT) engine.txt ingest.txt e2e.txt steady.txt" >> $(BENCH_OUT)/commands.txt
-	@cd $(BENCH_OUT) && $(GO) run $(BENCHSTAT) engine.txt ingest.txt e2e.txt steady.txt > benchstat.txt 2>/dev/null || echo "(benchstat unavailable: no module proxy?)" > benchstat.txt
+	run "CALLSTATUSD_BIN=$(CURDIR)/bin/callstatusd $(GO) test -run '^\$$' -bench '^BenchmarkDaemonSteady\$$' -benchtime 1x -count $(BENCH_STEADY) -timeout 30m ./bench/ | tee $(BENCH_OUT)/steady.txt"
+	@echo "cat engine.txt ingest.txt e2e.txt steady.txt > all.txt && $(GO) run $(BENCHSTAT) all.txt" >> $(BENCH_OUT)/commands.txt
+	@cd $(BENCH_OUT) && cat engine.txt ingest.txt e2e.txt steady.txt > all.txt && $(GO) run $(BENCHSTAT) all.txt > benchstat.txt 2>/dev/null || echo "(benchstat unavailable: no module proxy?)" > benchstat.txt
 	@$(GO) run ./bench/report -commands $(BENCH_OUT)/commands.txt -benchstat $(BENCH_OUT)/benchstat.txt -out BENCHMARKS.md $(BENCH_OUT)/engine.txt $(BENCH_OUT)/ingest.txt $(BENCH_OUT)/e2e.txt $(BENCH_OUT)/steady.txt
