@@ -77,7 +77,7 @@ bench: build ## benchmarks: one table of medians, written to BENCHMARKS.md with 
 	@rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
 	@run() { echo "$$*" >> $(BENCH_OUT)/commands.txt; echo "+ $$*" >&2; bash -o pipefail -c "$$*"; }; \
 	set -e; \
-	run "$(GO) test -run '^\$$' -bench '^BenchmarkEngine' -benchtime 3x -count $(BENCH_COUNT) ./bench/ | tee $(BENCH_OUT)/engine.txt"; \
+	run "$(GO) test -run '^\$$' -bench '^BenchmarkEngine' -benchtime 3x -count $(BENCH_COUNT) -cpu 1 ./bench/ | tee $(BENCH_OUT)/engine.txt"; \
 	for i in $$(seq 1 $(BENCH_ROUNDS)); do \
 	  run "cd bench/peers && $(GO) test -run '^\$$' -bench '^BenchmarkIngest' -benchtime 2x -count 1 . | tee -a $(BENCH_OUT)/ingest.txt"; \
 	done; \

@@ -325,7 +325,8 @@ const notes = `## What is measured
   (about 90 frames per recording; VarSet and Newexten dominate, as on a real PBX). A test replays a
   multiplied stream through the engine and checks that every copy gives its recording's answer.
 - **Engine.** ` + "`BenchmarkEngine`" + ` applies the pre-translated stream (10,000 copies, about 907,000 frames of
-  which 658,000 translate) to a fresh ` + "`mapping.Machine`" + ` on one goroutine, statuses included.
+  which 658,000 translate) to a fresh ` + "`mapping.Machine`" + ` on one goroutine with GOMAXPROCS=1 (` + "`-cpu 1`" + `: the engine
+  and the garbage collector share one core), statuses included.
   ` + "`BenchmarkEngineMemory`" + ` reads a stream cut before every hangup through ` + "`ami.Reader`" + ` and
   ` + "`Translate`" + ` into the engine, then weighs the heap after GC (runtime.ReadMemStats) and divides by
   the calls open: that includes whatever wire frames the engine's strings keep alive.
