@@ -49,7 +49,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		if err != nil {
 			return nil, err
 		}
-		src := ami.NewSource(ac, log.With("source", "ami"))
+		src := ami.NewSource(ac, log)
 		var s Source = authAware{Source: src, account: cfg.AMI.Username, is: func(err error) bool { return errors.Is(err, ami.ErrAuth) }}
 		if cfg.AMI.Snapshot {
 			s = &snapshotSource{Source: s, list: src.Snapshot, source: mapping.SourceAMI, log: log.With("source", "ami")}
@@ -62,7 +62,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		if err != nil {
 			return nil, err
 		}
-		src := ari.NewSource(ac, log.With("source", "ari"))
+		src := ari.NewSource(ac, log)
 		var s Source = authAware{Source: src, account: cfg.ARI.Username, is: func(err error) bool { return errors.Is(err, ari.ErrAuth) }}
 		if cfg.ARI.Snapshot {
 			s = &snapshotSource{Source: s, list: src.Channels, source: mapping.SourceARI, log: log.With("source", "ari")}
