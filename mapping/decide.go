@@ -175,7 +175,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 	sort.SliceStable(legs, func(i, j int) bool { return legs[i].begin.Before(legs[j].begin) })
 	var answered *leg
 	for _, l := range legs {
-		if l.answered() && (answered == nil || l.answer.Before(answered.answer) || (l.agent && !answered.agent)) {
+		if l.answered() && (answered == nil || l.answeredAt().Before(answered.answeredAt()) || (l.agent && !answered.agent)) {
 			answered = l
 		}
 	}
@@ -208,7 +208,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 		switch {
 		case l.answered():
 			lg.Outcome = "answered"
-			t := l.answer
+			t := l.answeredAt()
 			if !t.IsZero() {
 				lg.Answer = &t
 			}
@@ -280,7 +280,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 	}
 	if answered != nil {
 		st.Agent = &Party{Number: resource(answered.peer.name), Channel: answered.peer.name, Endpoint: endpoint(answered.peer.name)}
-		t := answered.answer
+		t := answered.answeredAt()
 		if !t.IsZero() {
 			st.Answer = &t
 		}
@@ -296,8 +296,8 @@ func (m *Machine) decide(cl *call) CallStatus {
 	if !cl.firstDial.IsZero() {
 		ringEnd := st.End
 		switch {
-		case answered != nil && !answered.answer.IsZero():
-			ringEnd = answered.answer
+		case answered != nil && !answered.answeredAt().IsZero():
+			ringEnd = answered.answeredAt()
 		case !cl.lastDialAt.IsZero():
 			ringEnd = cl.lastDialAt
 		}
@@ -379,7 +379,18 @@ func (m *Machine) decide(cl *call) CallStatus {
 	return st
 }
 
-func (l *leg) answered() bool { return !l.answer.IsZero() || l.status == "ANSWER" }
+// answered: the dial said ANSWER, or (when its end was never reported, as
+// when a source dropped mid-call) the dialed channel itself went up.
+func (l *leg) answered() bool {
+	return !l.answer.IsZero() || l.status == "ANSWER" || (l.status == "" && !l.peer.up.IsZero())
+}
+
+func (l *leg) answeredAt() time.Time {
+	if l.answer.IsZero() && l.status == "" {
+		return l.peer.up
+	}
+	return l.answer
+}
 
 func missedReason(cl *call, st CallStatus, chans []*channel) string {
 	switch {

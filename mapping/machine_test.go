@@ -340,3 +340,19 @@ func TestSnapshotAtStartMarksJoinedLate(t *testing.T) {
 		t.Fatalf("got %+v, want one status joined late", out)
 	}
 }
+
+// A stream cut after the phone went up but before the DialEnd still shows
+// who answered: the dialed channel's own state says so.
+func TestLegUpWithoutDialEndIsAnswered(t *testing.T) {
+	s := newScript("1.1")
+	a, b := s.ch("1.1", "PJSIP/trunk-00000001", "from-external", "5550200"), s.ch("1.2", "PJSIP/101-00000002", "", "")
+	s.created(a).created(b).dial(a, b).up(b)
+	m := New(DefaultConfig())
+	for _, e := range s.events {
+		m.Apply(e)
+	}
+	out := m.Sweep(s.t.Add(5 * time.Hour))
+	if len(out) != 1 || out[0].Status != Answered || out[0].Answer == nil || out[0].Agent == nil {
+		t.Fatalf("got %+v, want one answered status with its agent and answer time", out)
+	}
+}
