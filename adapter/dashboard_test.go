@@ -37,7 +37,9 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 	s.connected(false)
 	s.connected(true)
 	m.publishedOK(sampleStatus(1), time.Millisecond, time.Now())
-	m.addWire("ami", func() WireStats { return WireStats{ByType: map[string]uint64{"Hangup": 1}, Ignored: map[string]uint64{"malformed": 0}} })
+	m.addWire("ami", func() WireStats {
+		return WireStats{ByType: map[string]uint64{"Hangup": 1}, Ignored: map[string]uint64{"malformed": 0}}
+	})
 	mfs, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)

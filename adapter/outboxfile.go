@@ -429,37 +429,52 @@ func (s *fileStore) syncer() {
 }
 
 func (s *fileStore) sync() {
+	// The fsyncs run outside mu, so the engine (append) and the publisher
+	// (pop) never wait on the disk.
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dirty {
-		if err := s.w.Sync(); err != nil {
-			s.log.Error("outbox: fsync", "file", s.w.Name(), "err", err)
+	w, dirty := s.w, s.dirty
+	s.dirty = false
+	head, moved := s.head, s.headMoved
+	s.headMoved = false
+	s.mu.Unlock()
+
+	if dirty {
+		// A rotation may have closed w meanwhile: it synced it first.
+		if err := w.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+			s.log.Error("outbox: fsync", "file", w.Name(), "err", err)
 			s.stats.OutboxErrors.Add(1)
-		} else {
-			s.dirty = false
+			s.mu.Lock()
+			s.dirty = true
+			s.mu.Unlock()
 		}
 	}
-	if !s.headMoved {
+	if !moved {
 		return
 	}
-	rec := fmt.Sprintf("%020d %020d\n", s.head.seg, s.head.off)
+	retry := func() {
+		s.mu.Lock()
+		s.headMoved = true
+		s.mu.Unlock()
+	}
+	rec := fmt.Sprintf("%020d %020d\n", head.seg, head.off)
 	if _, err := s.headFile.WriteAt([]byte(rec), 0); err != nil {
 		s.log.Error("outbox: write head", "err", err)
 		s.stats.OutboxErrors.Add(1)
+		retry()
 		return
 	}
 	if err := s.headFile.Sync(); err != nil {
 		s.log.Error("outbox: fsync head", "err", err)
 		s.stats.OutboxErrors.Add(1)
+		retry()
 		return
 	}
-	s.headMoved = false
 	segs, err := s.segments()
 	if err != nil {
 		return
 	}
 	for _, n := range segs {
-		if n < s.head.seg {
+		if n < head.seg {
 			os.Remove(s.segPath(n))
 		}
 	}

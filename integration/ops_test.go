@@ -92,23 +92,23 @@ func TestOpsEndpointsAgainstLab(t *testing.T) {
 	}
 	for series, min := range map[string]float64{
 		`callstatus_statuses_published_total{category="callcenter",status="handled"}`: 1,
-		`callstatus_events_received_total{source="ami",type="queue_join"}`:             1,
-		`callstatus_events_received_total{source="ami",type="channel_hangup"}`:         2,
-		`callstatus_events_received_total{source="ari",type="channel_hangup"}`:         2,
-		`callstatus_source_messages_total{source="ami",type="QueueCallerJoin"}`:        1,
-		`callstatus_source_up{source="ami"}`:                                           1,
-		`callstatus_source_up{source="ari"}`:                                           1,
-		`callstatus_event_lag_seconds_count{source="ami"}`:                             10,
-		`callstatus_event_lag_seconds_count{source="ari"}`:                             10,
-		`callstatus_publish_duration_seconds_count`:                                    1,
-		`callstatus_status_delay_seconds_count`:                                        1,
+		`callstatus_events_received_total{source="ami",type="queue_join"}`:            1,
+		`callstatus_events_received_total{source="ami",type="channel_hangup"}`:        2,
+		`callstatus_events_received_total{source="ari",type="channel_hangup"}`:        2,
+		`callstatus_source_messages_total{source="ami",type="QueueCallerJoin"}`:       1,
+		`callstatus_source_up{source="ami"}`:                                          1,
+		`callstatus_source_up{source="ari"}`:                                          1,
+		`callstatus_event_lag_seconds_count{source="ami"}`:                            10,
+		`callstatus_event_lag_seconds_count{source="ari"}`:                            10,
+		`callstatus_publish_duration_seconds_count`:                                   1,
+		`callstatus_status_delay_seconds_count`:                                       1,
 	} {
 		if v := value(series); v < min {
 			t.Errorf("%s = %v, want at least %v", series, v, min)
 		}
 	}
 	for series, want := range map[string]float64{
-		`callstatus_events_dropped_total`:                                          0,
+		`callstatus_events_dropped_total`:                                         0,
 		`callstatus_statuses_published_total{category="inbound",status="missed"}`: 0,
 	} {
 		if v := value(series); v != want {
