@@ -89,8 +89,8 @@ func (m *Machine) decide(cl *call) CallStatus {
 	m.lateLegs(cl)
 	chans := append([]*channel(nil), cl.chans...)
 	sort.SliceStable(chans, func(i, j int) bool {
-		if !chans[i].created.Equal(chans[j].created) {
-			return chans[i].created.Before(chans[j].created)
+		if chans[i].created != chans[j].created {
+			return chans[i].created < chans[j].created
 		}
 		return chans[i].order < chans[j].order
 	})
@@ -128,8 +128,8 @@ func (m *Machine) decide(cl *call) CallStatus {
 		if c.snapshot {
 			st.JoinedLate = true
 		}
-		if c.goneAt.After(st.End) {
-			st.End = c.goneAt
+		if c.goneAt.Time().After(st.End) {
+			st.End = c.goneAt.Time()
 		}
 	}
 	if st.End.IsZero() {
@@ -233,7 +233,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 			end = v.connect
 		}
 		if end.IsZero() {
-			end = v.caller.goneAt
+			end = v.caller.goneAt.Time()
 		}
 		if end.IsZero() {
 			end = st.End
@@ -265,7 +265,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 	// The PBX answered an inbound caller before ringing any phone: an IVR
 	// or an announcement, never an answer by itself.
 	for _, c := range chans {
-		if direction == "inbound" && !peers[c] && !c.up.IsZero() && (cl.firstDial.IsZero() || c.up.Before(cl.firstDial)) {
+		if direction == "inbound" && !peers[c] && !c.up.IsZero() && (cl.firstDial.IsZero() || c.up.Time().Before(cl.firstDial)) {
 			st.IVR = true
 			break
 		}
@@ -387,7 +387,7 @@ func (l *leg) answered() bool {
 
 func (l *leg) answeredAt() time.Time {
 	if l.answer.IsZero() && l.status == "" {
-		return l.peer.up
+		return l.peer.up.Time()
 	}
 	return l.answer
 }

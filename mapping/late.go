@@ -38,19 +38,19 @@ func (m *Machine) lateLegs(cl *call) {
 		}
 		caller := cl.lateCaller(p)
 		l := cl.leg(p, caller)
-		l.status, l.answer, l.begin = "ANSWER", p.up, p.created
+		l.status, l.answer, l.begin = "ANSWER", p.up.Time(), p.created.Time()
 		if v := caller.openVisit(""); v != nil && strings.EqualFold(p.snapApp, "AppQueue") {
 			l.queue = v.queue
 			if v.agent == nil {
-				v.agent, v.connect = p, p.up
+				v.agent, v.connect = p, p.up.Time()
 			}
 		}
 		// The ringing began before anything we saw: no channel of the
 		// call was up before it (which would mean an IVR).
-		first := p.created
+		first := p.created.Time()
 		for _, c := range cl.chans {
-			if !c.up.IsZero() && c.up.Before(first) {
-				first = c.up
+			if !c.up.IsZero() && c.up.Time().Before(first) {
+				first = c.up.Time()
 			}
 		}
 		if cl.firstDial.IsZero() || first.Before(cl.firstDial) {
@@ -77,7 +77,7 @@ func (cl *call) lateCaller(p *channel) *channel {
 		if c == p || c.peer {
 			continue
 		}
-		if first == nil || c.created.Before(first.created) {
+		if first == nil || c.created < first.created {
 			first = c
 		}
 		switch strings.ToLower(c.snapApp) {

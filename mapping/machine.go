@@ -62,14 +62,14 @@ type channel struct {
 	id, name, linkedid string
 	call               *call
 
-	created  time.Time
+	// Times are stamps (Unix nanoseconds): a third of a time.Time, and
+	// the engine keeps several per live channel.
+	created  stamp
 	order    uint64 // creation order, for determinism on equal times
-	state    string
-	up       time.Time
-	goneAt   time.Time
+	up       stamp
+	goneAt   stamp
 	cause    int
 	causeTxt string
-	hangReq  time.Time
 
 	callerNum, callerName string
 	// dirCtx is the first dialplan context of this channel found in the
@@ -77,7 +77,7 @@ type channel struct {
 	dirCtx, dirExten string
 
 	origStatus string
-	listedAt   time.Time // when the latest snapshot listing this channel alive was taken
+	listedAt   stamp     // when the latest snapshot listing this channel alive was taken
 	snapApp    string    // the application a snapshot first saw it run (joined late)
 	bridge     string
 	visits     []*visit
@@ -228,8 +228,8 @@ func (m *Machine) Apply(e Event) []CallStatus {
 	switch e.Kind {
 	case ChannelCreated, ChannelSnapshot:
 		if e.Kind == ChannelSnapshot {
-			if e.Time.After(c.listedAt) || c.listedAt.IsZero() {
-				c.listedAt = e.Time
+			if e.Time.After(c.listedAt.Time()) || c.listedAt.IsZero() {
+				c.listedAt = stampOf(e.Time)
 			}
 			if len(cl.chans) == 1 || cl.snapshotOnly() {
 				c.snapshot = true
@@ -239,23 +239,20 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			}
 		}
 		if e.Chan.State == "Up" && c.up.IsZero() {
-			c.up = e.Time
+			c.up = stampOf(e.Time)
 		}
 		m.noteContext(c, e.Chan.Context, e.Chan.Exten)
 	case ChannelState:
 		if e.Chan.State == "Up" && c.up.IsZero() {
-			c.up = e.Time
+			c.up = stampOf(e.Time)
 		}
 	case HangupRequest:
-		if c.hangReq.IsZero() {
-			c.hangReq = e.Time
-		}
 		cl.noteHangup(c, e.Time)
 	case ChannelHangup:
 		c.goneBy |= b
 		if !c.gone {
 			c.gone = true
-			c.goneAt = e.Time
+			c.goneAt = stampOf(e.Time)
 		}
 		if c.cause == 0 && e.Cause != 0 {
 			c.cause, c.causeTxt = e.Cause, keep(e.CauseText)
@@ -488,7 +485,7 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 			cl = m.newCall(linked, t)
 		}
 		m.nextCall++
-		c = &channel{id: id, linkedid: linkedid, call: cl, created: t, order: m.nextCall}
+		c = &channel{id: id, linkedid: linkedid, call: cl, created: stampOf(t), order: m.nextCall}
 		cl.chans = append(cl.chans, c)
 		m.chans[id] = c
 		if ch.LinkedID == "" && strings.HasPrefix(ch.Name, "Local/") {
@@ -514,17 +511,14 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 	if ch.Name != "" && ch.Name != c.name {
 		c.name = keep(ch.Name)
 	}
-	if ch.State != "" && ch.State != c.state {
-		c.state = keep(ch.State)
-	}
 	if ch.CallerNum != "" && c.callerNum == "" {
 		c.callerNum = keep(ch.CallerNum)
 	}
 	if ch.CallerName != "" && c.callerName == "" {
 		c.callerName = keep(ch.CallerName)
 	}
-	if c.created.After(t) && !t.IsZero() {
-		c.created = t
+	if !t.IsZero() && c.created.Time().After(t) {
+		c.created = stampOf(t)
 	}
 	m.last = c
 	return c
@@ -793,13 +787,13 @@ func (m *Machine) reconcile(e Event) []CallStatus {
 	var out []CallStatus
 	for _, cl := range m.sortedCalls() {
 		for _, c := range cl.chans {
-			if c.gone || !c.listedAt.Before(e.Time) || c.created.After(e.Time) {
+			if c.gone || !c.listedAt.Time().Before(e.Time) || c.created.Time().After(e.Time) {
 				continue
 			}
 			if m.bornWhileUp(c, back) {
 				continue
 			}
-			c.gone, c.goneAt = true, e.Time
+			c.gone, c.goneAt = true, stampOf(e.Time)
 			c.goneBy = c.seenBy
 			cl.gap = true
 		}
@@ -814,7 +808,7 @@ func (m *Machine) reconcile(e Event) []CallStatus {
 // when c was created, so it saw c live and will report its end.
 func (m *Machine) bornWhileUp(c *channel, mask srcMask) bool {
 	for o := Source(0); o < 4; o++ {
-		if mask&bit(o) != 0 && c.seenBy&bit(o) != 0 && !c.created.Before(m.upSince[o]) {
+		if mask&bit(o) != 0 && c.seenBy&bit(o) != 0 && !c.created.Time().Before(m.upSince[o]) {
 			return true
 		}
 	}
@@ -838,4 +832,24 @@ func (cl *call) snapshotOnly() bool {
 		}
 	}
 	return true
+}
+
+// stamp is a time as Unix nanoseconds, 0 for none.
+type stamp int64
+
+func stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return 0
+	}
+	return stamp(t.UnixNano())
+}
+
+func (s stamp) IsZero() bool { return s == 0 }
+
+// Time gives the time back in UTC, as the translators deliver it.
+func (s stamp) Time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s)).UTC()
 }
