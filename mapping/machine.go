@@ -77,8 +77,8 @@ type channel struct {
 	dirCtx, dirExten string
 
 	origStatus string
-	listedAt   stamp     // when the latest snapshot listing this channel alive was taken
-	snapApp    string    // the application a snapshot first saw it run (joined late)
+	listedAt   stamp  // when the latest snapshot listing this channel alive was taken
+	snapApp    string // the application a snapshot first saw it run (joined late)
 	bridge     string
 	visits     []*visit
 
