@@ -172,7 +172,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 
 	// Legs, in the order they began; the answered one is the agent.
 	legs := append([]*leg(nil), cl.legs...)
-	sort.SliceStable(legs, func(i, j int) bool { return legs[i].begin.Before(legs[j].begin) })
+	sort.SliceStable(legs, func(i, j int) bool { return legs[i].begin < legs[j].begin })
 	var answered *leg
 	for _, l := range legs {
 		if l.answered() && (answered == nil || l.answeredAt().Before(answered.answeredAt()) || (l.agent && !answered.agent)) {
@@ -202,7 +202,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 	for _, l := range legs {
 		lg := Leg{Channel: l.peer.name, Endpoint: endpoint(l.peer.name), Queue: l.queue, DialStatus: l.status}
 		if !l.begin.IsZero() {
-			t := l.begin
+			t := l.begin.Time()
 			lg.RingStart = &t
 		}
 		switch {
@@ -389,7 +389,7 @@ func (l *leg) answeredAt() time.Time {
 	if l.answer.IsZero() && l.status == "" {
 		return l.peer.up.Time()
 	}
-	return l.answer
+	return l.answer.Time()
 }
 
 func missedReason(cl *call, st CallStatus, chans []*channel) string {

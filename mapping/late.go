@@ -38,7 +38,7 @@ func (m *Machine) lateLegs(cl *call) {
 		}
 		caller := cl.lateCaller(p)
 		l := cl.leg(p, caller)
-		l.status, l.answer, l.begin = "ANSWER", p.up.Time(), p.created.Time()
+		l.status, l.answer, l.begin = "ANSWER", p.up, p.created
 		if v := caller.openVisit(""); v != nil && strings.EqualFold(p.snapApp, "AppQueue") {
 			l.queue = v.queue
 			if v.agent == nil {

@@ -94,8 +94,8 @@ type channel struct {
 type leg struct {
 	peer, caller *channel
 	queue        string
-	begin, end   time.Time
-	answer       time.Time
+	begin        stamp
+	answer       stamp
 	status       string
 	agent        bool // AgentConnect seen
 	ref          ref
@@ -283,8 +283,8 @@ func (m *Machine) Apply(e Event) []CallStatus {
 		}
 		switch e.Kind {
 		case DialBegin, AgentCalled:
-			if l.begin.IsZero() || e.Time.Before(l.begin) {
-				l.begin = e.Time
+			if l.begin.IsZero() || e.Time.Before(l.begin.Time()) {
+				l.begin = stampOf(e.Time)
 			}
 			if cl.firstDial.IsZero() || e.Time.Before(cl.firstDial) {
 				cl.firstDial = e.Time
@@ -292,17 +292,16 @@ func (m *Machine) Apply(e Event) []CallStatus {
 		case DialEnd:
 			if l.status == "" || l.status == "RINGING" || l.status == "PROGRESS" || l.status == "PROCEEDING" {
 				l.status = keep(e.Status)
-				l.end = e.Time
 				l.ref = r
 			}
 			if e.Status == "ANSWER" && l.answer.IsZero() {
-				l.answer = e.Time
+				l.answer = stampOf(e.Time)
 			}
 			m.noteDialEnd(cl, e, r)
 		case AgentConnect:
 			l.agent = true
 			if l.answer.IsZero() {
-				l.answer = e.Time
+				l.answer = stampOf(e.Time)
 			}
 			if v := c.latestVisit(e.Queue); v != nil && v.agent == nil {
 				v.agent, v.connect, v.connectRef = p, e.Time, r
@@ -310,7 +309,6 @@ func (m *Machine) Apply(e Event) []CallStatus {
 		case AgentRingNoAnswer:
 			if l.status == "" {
 				l.status = "NOANSWER"
-				l.end = e.Time
 			}
 		}
 	case BridgeEnter:
