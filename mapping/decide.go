@@ -265,7 +265,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 	// The PBX answered an inbound caller before ringing any phone: an IVR
 	// or an announcement, never an answer by itself.
 	for _, c := range chans {
-		if direction == "inbound" && !peers[c] && !c.up.IsZero() && (cl.firstDial.IsZero() || c.up.Time().Before(cl.firstDial)) {
+		if direction == "inbound" && !peers[c] && !c.up.IsZero() && (cl.firstDial.IsZero() || c.up < cl.firstDial) {
 			st.IVR = true
 			break
 		}
@@ -285,7 +285,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 			st.Answer = &t
 		}
 	}
-	st.Hangup = Hangup{Cause: origin.cause, Text: origin.causeTxt}
+	st.Hangup = Hangup{Cause: int(origin.cause), Text: origin.causeTxt}
 	if cl.firstHangup != nil {
 		if peers[cl.firstHangup] {
 			st.Hangup.By = "callee"
@@ -299,9 +299,9 @@ func (m *Machine) decide(cl *call) CallStatus {
 		case answered != nil && !answered.answeredAt().IsZero():
 			ringEnd = answered.answeredAt()
 		case !cl.lastDialAt.IsZero():
-			ringEnd = cl.lastDialAt
+			ringEnd = cl.lastDialAt.Time()
 		}
-		st.RingSeconds = seconds(ringEnd.Sub(cl.firstDial))
+		st.RingSeconds = seconds(ringEnd.Sub(cl.firstDial.Time()))
 	}
 	if st.Answer != nil {
 		st.TalkSeconds = seconds(st.End.Sub(*st.Answer))
@@ -350,7 +350,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 			st.Status, st.Reason = Answered, "ANSWER"
 			st.Evidence = Evidence{Rule: "inbound.answered.leg_answer", Events: ev(answered.ref)}
 		} else {
-			st.Status, st.Reason = Missed, missedReason(cl, st, chans)
+			st.Status, st.Reason = Missed, missedReason(cl, st)
 			st.Evidence = Evidence{Rule: "inbound.missed.no_leg_answer", Events: ev(cl.lastDialRef, cl.origRef)}
 			st.Agent = nil
 		}
@@ -371,7 +371,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 			st.Status, st.Reason = Connected, "ANSWER"
 			st.Evidence = Evidence{Rule: "outbound.connected.far_answer", Events: ev(answered.ref)}
 		default:
-			st.Status, st.Reason = Canceled, missedReason(cl, st, chans)
+			st.Status, st.Reason = Canceled, missedReason(cl, st)
 			st.Evidence = Evidence{Rule: "outbound.canceled.no_far_answer", Events: ev(cl.lastDialRef, cl.origRef)}
 		}
 	}
@@ -392,7 +392,7 @@ func (l *leg) answeredAt() time.Time {
 	return l.answer.Time()
 }
 
-func missedReason(cl *call, st CallStatus, chans []*channel) string {
+func missedReason(cl *call, st CallStatus) string {
 	switch {
 	case cl.lastDial != "":
 		return cl.lastDial
@@ -400,10 +400,8 @@ func missedReason(cl *call, st CallStatus, chans []*channel) string {
 		return cl.dialStatusVar
 	}
 	// A click-to-call whose first leg (the user's phone) never answered.
-	for _, c := range chans {
-		if c.origStatus != "" && c.origStatus != "ANSWER" {
-			return c.origStatus
-		}
+	if cl.origStatus != "" {
+		return cl.origStatus
 	}
 	switch {
 	case cl.voicemail:

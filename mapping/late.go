@@ -53,8 +53,8 @@ func (m *Machine) lateLegs(cl *call) {
 				first = c.up.Time()
 			}
 		}
-		if cl.firstDial.IsZero() || first.Before(cl.firstDial) {
-			cl.firstDial = first
+		if cl.firstDial.IsZero() || first.Before(cl.firstDial.Time()) {
+			cl.firstDial = stampOf(first)
 		}
 	}
 }

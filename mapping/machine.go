@@ -68,7 +68,6 @@ type channel struct {
 	order    uint64 // creation order, for determinism on equal times
 	up       stamp
 	goneAt   stamp
-	cause    int
 	causeTxt string
 
 	callerNum, callerName string
@@ -76,11 +75,10 @@ type channel struct {
 	// inbound or internal lists; dirExten the extension dialed there.
 	dirCtx, dirExten string
 
-	origStatus string
-	listedAt   stamp  // when the latest snapshot listing this channel alive was taken
-	snapApp    string // the application a snapshot first saw it run (joined late)
-	bridge     string
-	visits     []*visit
+	listedAt stamp  // when the latest snapshot listing this channel alive was taken
+	snapApp  string // the application a snapshot first saw it run (joined late)
+	bridge   string
+	visits   []*visit
 
 	// The small fields sit together: a channel record is kept per live
 	// channel, and padding between them cost a size class.
@@ -89,6 +87,7 @@ type channel struct {
 	peer           bool     // dialed by a channel of the call, or a queue member leg
 	snapshot       bool     // joined late: first seen in a snapshot
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
+	cause          int32
 }
 
 type leg struct {
@@ -126,23 +125,25 @@ type call struct {
 	visits  []*visit
 	start   time.Time
 	last    time.Time
-	done    bool
 
-	firstDial     time.Time
+	firstDial     stamp
 	lastDial      string
-	lastDialAt    time.Time
+	lastDialAt    stamp
 	lastDialRef   ref
+	origStatus    string // the first Originate that did not answer (click-to-call)
 	origRef       ref
 	dialStatusVar string
 	dirVar        string
 	vmdrop        string
 	vmdropRef     ref
-	voicemail     bool
 	transfer      string
-	gap           bool
 	firstHangup   *channel
-	firstHangupAt time.Time
+	firstHangupAt stamp
 	mergedInto    *call
+
+	done      bool
+	voicemail bool
+	gap       bool
 }
 
 // New returns an engine with the given rules; call Validate first.
@@ -208,8 +209,8 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			}
 			// Its status is about the user's own phone, not the far
 			// end: it explains a call only when nothing else was dialed.
-			if e.Kind == DialEnd && p.origStatus == "" {
-				p.origStatus = keep(e.Status)
+			if e.Kind == DialEnd && e.Status != "ANSWER" && p.call.origStatus == "" {
+				p.call.origStatus = keep(e.Status)
 				p.call.origRef = r
 			}
 			p.call.touch(e.Time)
@@ -255,7 +256,7 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			c.goneAt = stampOf(e.Time)
 		}
 		if c.cause == 0 && e.Cause != 0 {
-			c.cause, c.causeTxt = e.Cause, keep(e.CauseText)
+			c.cause, c.causeTxt = int32(e.Cause), keep(e.CauseText)
 		}
 		cl.noteHangup(c, e.Time)
 		if m.complete(cl) {
@@ -286,8 +287,8 @@ func (m *Machine) Apply(e Event) []CallStatus {
 			if l.begin.IsZero() || e.Time.Before(l.begin.Time()) {
 				l.begin = stampOf(e.Time)
 			}
-			if cl.firstDial.IsZero() || e.Time.Before(cl.firstDial) {
-				cl.firstDial = e.Time
+			if cl.firstDial.IsZero() || e.Time.Before(cl.firstDial.Time()) {
+				cl.firstDial = stampOf(e.Time)
 			}
 		case DialEnd:
 			if l.status == "" || l.status == "RINGING" || l.status == "PROGRESS" || l.status == "PROCEEDING" {
@@ -381,11 +382,11 @@ func (m *Machine) Apply(e Event) []CallStatus {
 }
 
 func (m *Machine) noteDialEnd(cl *call, e Event, r ref) {
-	if cl.lastDial == "" || !e.Time.Before(cl.lastDialAt) {
-		if e.Time.Equal(cl.lastDialAt) && cl.lastDial != "" {
+	if cl.lastDial == "" || !e.Time.Before(cl.lastDialAt.Time()) {
+		if stampOf(e.Time) == cl.lastDialAt && cl.lastDial != "" {
 			return // the same fact from the other source
 		}
-		cl.lastDial, cl.lastDialAt, cl.lastDialRef = keep(e.Status), e.Time, r
+		cl.lastDial, cl.lastDialAt, cl.lastDialRef = keep(e.Status), stampOf(e.Time), r
 	}
 }
 
@@ -555,11 +556,14 @@ func (m *Machine) merge(a, b *call) *call {
 	if b.last.After(a.last) {
 		a.last = b.last
 	}
-	if a.firstDial.IsZero() || (!b.firstDial.IsZero() && b.firstDial.Before(a.firstDial)) {
+	if a.firstDial.IsZero() || (!b.firstDial.IsZero() && b.firstDial < a.firstDial) {
 		a.firstDial = b.firstDial
 	}
-	if b.lastDial != "" && (a.lastDial == "" || b.lastDialAt.After(a.lastDialAt)) {
+	if b.lastDial != "" && (a.lastDial == "" || b.lastDialAt > a.lastDialAt) {
 		a.lastDial, a.lastDialAt, a.lastDialRef = b.lastDial, b.lastDialAt, b.lastDialRef
+	}
+	if a.origStatus == "" {
+		a.origStatus, a.origRef = b.origStatus, b.origRef
 	}
 	if a.dialStatusVar == "" {
 		a.dialStatusVar = b.dialStatusVar
@@ -575,7 +579,7 @@ func (m *Machine) merge(a, b *call) *call {
 	if a.transfer == "" {
 		a.transfer = b.transfer
 	}
-	if a.firstHangup == nil || (b.firstHangup != nil && b.firstHangupAt.Before(a.firstHangupAt)) {
+	if a.firstHangup == nil || (b.firstHangup != nil && b.firstHangupAt < a.firstHangupAt) {
 		a.firstHangup, a.firstHangupAt = b.firstHangup, b.firstHangupAt
 	}
 	b.mergedInto = a
@@ -682,8 +686,8 @@ func (cl *call) touch(t time.Time) {
 }
 
 func (cl *call) noteHangup(c *channel, t time.Time) {
-	if cl.firstHangup == nil || t.Before(cl.firstHangupAt) {
-		cl.firstHangup, cl.firstHangupAt = c, t
+	if cl.firstHangup == nil || t.Before(cl.firstHangupAt.Time()) {
+		cl.firstHangup, cl.firstHangupAt = c, stampOf(t)
 	}
 }
 
