@@ -85,6 +85,9 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	if n := len(c.InboundContexts) + len(c.InternalContexts); n > 255 {
+		return fmt.Errorf("mapping.inbound_contexts and mapping.internal_contexts hold %d contexts together, at most 255", n)
+	}
 	for _, ctx := range c.InboundContexts {
 		for _, in := range c.InternalContexts {
 			if ctx == in {

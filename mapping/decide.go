@@ -28,7 +28,7 @@ func (m *Machine) finalize(cl *call, now time.Time, why string) CallStatus {
 	// Forget the call, but remember its channels for a while so the other
 	// source's late reports of the same channels open no new call.
 	cl.done = true
-	delete(m.calls, cl)
+	m.active--
 	for _, l := range append(cl.aliases, cl.linked) {
 		if m.byLinked[l] == cl {
 			delete(m.byLinked, l)
@@ -138,20 +138,22 @@ func (m *Machine) decide(cl *call) CallStatus {
 
 	// Direction: the dialplan's word, then the first origin-side context
 	// we know, then a trunk-named origin.
-	var dirCtx, dirExten string
+	var dirCtx uint8
+	var dirExten string
 	for _, c := range chans {
-		if !peers[c] && c.dirCtx != "" {
+		if !peers[c] && c.dirCtx != 0 {
 			dirCtx, dirExten = c.dirCtx, c.dirExten
 			break
 		}
 	}
+	nIn := uint8(len(m.cfg.InboundContexts))
 	direction, dirRule := "outbound", "default"
 	switch {
 	case cl.dirVar == "inbound" || cl.dirVar == "outbound" || cl.dirVar == "internal":
 		direction, dirRule = cl.dirVar, "variable"
-	case contains(m.cfg.InboundContexts, dirCtx):
+	case dirCtx != 0 && dirCtx <= nIn:
 		direction, dirRule = "inbound", "context"
-	case contains(m.cfg.InternalContexts, dirCtx):
+	case dirCtx > nIn:
 		direction, dirRule = "outbound", "context"
 	case matchAny(m.cfg.TrunkChannels, origin.name):
 		direction, dirRule = "inbound", "trunk"
@@ -311,8 +313,8 @@ func (m *Machine) decide(cl *call) CallStatus {
 	ev := func(rs ...ref) []string {
 		var out []string
 		for _, r := range rs {
-			if r.src != SourceNone || r.seq != 0 {
-				out = append(out, r.src.String()+":"+strconv.FormatUint(r.seq, 10)+":"+r.kind.String())
+			if r != 0 {
+				out = append(out, r.src().String()+":"+strconv.FormatUint(r.seq(), 10)+":"+r.kind().String())
 			}
 		}
 		return out

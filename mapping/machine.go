@@ -13,7 +13,10 @@ type Machine struct {
 
 	chans    map[string]*channel // by unique id
 	byLinked map[string]*call    // by linkedid (and aliases after merges)
-	calls    map[*call]struct{}
+	active   int                 // calls in flight
+	// contexts is inbound_contexts then internal_contexts: a channel
+	// remembers its first known context by index.
+	contexts []string
 	bridges  map[string][]*channel
 	// locals finds the other half of a Local channel by name when no
 	// linkedid is known (ARI without channelvars).
@@ -52,15 +55,19 @@ type srcMask uint8
 
 func bit(s Source) srcMask { return 1 << s }
 
-type ref struct {
-	src  Source
-	kind Kind
-	seq  uint64
-}
+// ref names an event for a status's evidence: its source, kind and
+// sequence number packed in one word (the engine keeps several per call).
+type ref uint64
+
+func refOf(e Event) ref { return ref(e.Seq<<16 | uint64(e.Source)<<8 | uint64(e.Kind)) }
+
+func (r ref) src() Source { return Source(r >> 8) }
+func (r ref) kind() Kind  { return Kind(r) }
+func (r ref) seq() uint64 { return uint64(r >> 16) }
 
 type channel struct {
-	id, name, linkedid string
-	call               *call
+	id, name string
+	call     *call
 
 	// Times are stamps (Unix nanoseconds): a third of a time.Time, and
 	// the engine keeps several per live channel.
@@ -73,7 +80,7 @@ type channel struct {
 	callerNum, callerName string
 	// dirCtx is the first dialplan context of this channel found in the
 	// inbound or internal lists; dirExten the extension dialed there.
-	dirCtx, dirExten string
+	dirExten string
 
 	listedAt stamp  // when the latest snapshot listing this channel alive was taken
 	snapApp  string // the application a snapshot first saw it run (joined late)
@@ -87,6 +94,7 @@ type channel struct {
 	peer           bool     // dialed by a channel of the call, or a queue member leg
 	snapshot       bool     // joined late: first seen in a snapshot
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
+	dirCtx         uint8    // 1+index into inbound_contexts then internal_contexts; 0: none
 	cause          int32
 }
 
@@ -152,15 +160,15 @@ func New(cfg Config) *Machine {
 		cfg:      cfg,
 		chans:    make(map[string]*channel),
 		byLinked: make(map[string]*call),
-		calls:    make(map[*call]struct{}),
 		bridges:  make(map[string][]*channel),
 		locals:   make(map[string]*channel),
 		dead:     make(map[string]time.Time),
+		contexts: append(slices.Clone(cfg.InboundContexts), cfg.InternalContexts...),
 	}
 }
 
 // Active is the number of calls in flight.
-func (m *Machine) Active() int { return len(m.calls) }
+func (m *Machine) Active() int { return m.active }
 
 // Stats returns the engine's counters.
 func (m *Machine) Stats() Stats { return m.stats }
@@ -197,7 +205,7 @@ func (m *Machine) Apply(e Event) []CallStatus {
 	} else {
 		m.markUp(e.Source, e.Time)
 	}
-	r := ref{src: e.Source, kind: e.Kind, seq: e.Seq}
+	r := refOf(e)
 
 	// Originate dials have no calling channel: they only tell that the
 	// peer was created by the PBX on a user's behalf (click-to-call).
@@ -439,11 +447,14 @@ func (m *Machine) appRun(c *channel, e Event, r ref) {
 }
 
 func (m *Machine) noteContext(c *channel, ctx, exten string) {
-	if c.dirCtx != "" || ctx == "" {
+	if c.dirCtx != 0 || ctx == "" {
 		return
 	}
-	if contains(m.cfg.InboundContexts, ctx) || contains(m.cfg.InternalContexts, ctx) {
-		c.dirCtx, c.dirExten = keep(ctx), keep(exten)
+	for i, l := range m.contexts {
+		if l == ctx {
+			c.dirCtx, c.dirExten = uint8(i+1), keep(exten)
+			return
+		}
 	}
 }
 
@@ -484,7 +495,7 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 			cl = m.newCall(linked, t)
 		}
 		m.nextCall++
-		c = &channel{id: id, linkedid: linkedid, call: cl, created: stampOf(t), order: m.nextCall}
+		c = &channel{id: id, call: cl, created: stampOf(t), order: m.nextCall}
 		cl.chans = append(cl.chans, c)
 		m.chans[id] = c
 		if ch.LinkedID == "" && strings.HasPrefix(ch.Name, "Local/") {
@@ -497,11 +508,13 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 				}
 			}
 		}
-	} else if ch.LinkedID != "" && c.linkedid != ch.LinkedID {
-		c.linkedid = keep(ch.LinkedID)
+	} else if ch.LinkedID != "" && !c.call.owns(ch.LinkedID) {
+		// A linkedid learnt late (the channel came from a source that
+		// had none) or one that names another call: join them.
 		if o := m.byLinked[ch.LinkedID]; o == nil {
-			m.byLinked[c.linkedid] = c.call
-			c.call.aliases = append(c.call.aliases, c.linkedid)
+			l := keep(ch.LinkedID)
+			m.byLinked[l] = c.call
+			c.call.aliases = append(c.call.aliases, l)
 		} else if o != c.call {
 			m.merge(o, c.call)
 		}
@@ -527,7 +540,7 @@ func (m *Machine) newCall(linked string, t time.Time) *call {
 	m.nextCall++
 	cl := &call{id: m.nextCall, linked: linked, start: t, last: t}
 	m.byLinked[linked] = cl
-	m.calls[cl] = struct{}{}
+	m.active++
 	m.order = append(m.order, cl)
 	return cl
 }
@@ -584,7 +597,7 @@ func (m *Machine) merge(a, b *call) *call {
 	}
 	b.mergedInto = a
 	b.done = true
-	delete(m.calls, b)
+	m.active--
 	return a
 }
 
@@ -638,11 +651,11 @@ func allGone(cl *call) bool {
 
 // evict enforces MaxCalls by finalizing the oldest calls as incomplete.
 func (m *Machine) evict() []CallStatus {
-	if len(m.calls) <= m.cfg.MaxCalls {
+	if m.active <= m.cfg.MaxCalls {
 		return nil
 	}
 	var out []CallStatus
-	for len(m.calls) > m.cfg.MaxCalls && len(m.order) > 0 {
+	for m.active > m.cfg.MaxCalls && len(m.order) > 0 {
 		cl := m.order[0]
 		m.order = m.order[1:]
 		if cl.done {
@@ -667,7 +680,7 @@ func (m *Machine) compactOrder() {
 }
 
 func (m *Machine) sortedCalls() []*call {
-	out := make([]*call, 0, len(m.calls))
+	out := make([]*call, 0, m.active)
 	for _, cl := range m.order {
 		if !cl.done {
 			out = append(out, cl)
@@ -854,4 +867,9 @@ func (s stamp) Time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(s)).UTC()
+}
+
+// owns: linked is the call's linkedid or one merged into it.
+func (cl *call) owns(linked string) bool {
+	return cl.linked == linked || slices.Contains(cl.aliases, linked)
 }
