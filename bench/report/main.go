@@ -354,14 +354,15 @@ const notes = `## What is measured
   channel as the one before, 38% of this mix), the call's bookkeeping, and for a status a decision
   and a few allocations. In the pre-translated benchmark most of the remaining time is the first
   touch of each event's id bytes in a 450 MB stream (cache misses), not computation.
-- Memory per active call: the strings the engine keeps are now copied out of the frames
+- Memory per active call: the strings the engine keeps are copied out of the frames
   (mapping/keep.go); before, a call pinned about 1 KB per AMI frame it was last seen in (9.9 KB per
-  active call). What is left (heap profile of BenchmarkEngineMemory): about 1,450 B of channel
-  records (3.5 channels per call: caller, dialed leg, two Local halves; 416 B each, five time.Time
-  and twelve strings), about 400 B of call record, about 340 B of copied strings (ids, names,
-  numbers), about 150 B of map entries and 150 B of legs. Reaching 2 KiB needs a denser engine
-  state (timestamps as int64, rarely used channel fields out of line), a change through most of
-  mapping/ that was not made while the engine was being changed by others.
+  active call). The engine state is then kept dense: times as Unix-nanosecond stamps, evidence
+  references packed in one word, a channel's first known context as an index into the configured
+  lists, no per-channel copy of the linkedid (2,816 B -> 1,989 B per call in one step each). What is
+  left: channel records (3.5 channels per call in this mix: caller, dialed leg and the two halves of
+  the lab's Local channels; 216 B each), the call record (336 B), the copied strings (ids, names,
+  numbers), map entries and legs. A PBX of PJSIP phones and trunks has 2 channels per two-party
+  call, so less per call than this Local-heavy mix.
 - Ingest is bound by one copy of each frame into a string plus its header index, and by the
   loopback socket; goami's ` + "`read`" + ` re-scans its whole buffer per line and hops every line through a
   channel, goami2 copies every line into a builder and every frame through two channels.
