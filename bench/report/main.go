@@ -358,7 +358,7 @@ const notes = `## What is measured
   (mapping/keep.go); before, a call pinned about 1 KB per AMI frame it was last seen in (9.9 KB per
   active call). The engine state is then kept dense: times as Unix-nanosecond stamps, evidence
   references packed in one word, a channel's first known context as an index into the configured
-  lists, no per-channel copy of the linkedid (2,816 B -> 1,989 B per call in one step each). What is
+  lists, no per-channel copy of the linkedid (together 2,816 B -> 1,989 B per call). What is
   left: channel records (3.5 channels per call in this mix: caller, dialed leg and the two halves of
   the lab's Local channels; 216 B each), the call record (336 B), the copied strings (ids, names,
   numbers), map entries and legs. A PBX of PJSIP phones and trunks has 2 channels per two-party
