@@ -147,7 +147,6 @@ type call struct {
 	transfer      string
 	firstHangup   *channel
 	firstHangupAt stamp
-	mergedInto    *call
 
 	done      bool
 	voicemail bool
@@ -595,7 +594,6 @@ func (m *Machine) merge(a, b *call) *call {
 	if a.firstHangup == nil || (b.firstHangup != nil && b.firstHangupAt < a.firstHangupAt) {
 		a.firstHangup, a.firstHangupAt = b.firstHangup, b.firstHangupAt
 	}
-	b.mergedInto = a
 	b.done = true
 	m.active--
 	return a
