@@ -16,59 +16,23 @@ import (
 // until the test ends (or drops it when the stream list is exhausted and
 // drop is set).
 type fakeAMI struct {
+	*amiServer
 	user, secret string
-	ln           net.Listener
 
 	mu      sync.Mutex
 	streams []string
 	logins  int
-	conns   []net.Conn
-	done    chan struct{}
 }
 
 func startFakeAMI(t *testing.T, user, secret string, streams ...string) *fakeAMI {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeAMI{user: user, secret: secret, ln: ln, streams: streams, done: make(chan struct{})}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		close(f.done)
-		ln.Close()
-		f.dropAll()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.mu.Lock()
-			f.conns = append(f.conns, conn)
-			f.mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); f.serve(conn) }()
-		}
-	}()
+	f := &fakeAMI{user: user, secret: secret, streams: streams}
+	f.amiServer = serveAMI(t, listenLoopback(t), func(_ *amiServer, conn net.Conn) { f.serve(conn) })
 	return f
 }
 
-func (f *fakeAMI) addr() string { return f.ln.Addr().String() }
-
 // dropAll closes every open connection, as an Asterisk restart would.
-func (f *fakeAMI) dropAll() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, c := range f.conns {
-		c.Close()
-	}
-	f.conns = nil
-}
+func (f *fakeAMI) dropAll() { f.drop() }
 
 // push queues a stream for the next events login.
 func (f *fakeAMI) push(stream string) {
@@ -79,7 +43,7 @@ func (f *fakeAMI) push(stream string) {
 
 func (f *fakeAMI) serve(conn net.Conn) {
 	defer conn.Close()
-	fmt.Fprintf(conn, "Asterisk Call Manager/9.0.0\r\n")
+	io.WriteString(conn, amiBanner)
 	rd := ami.NewReader(conn)
 	for {
 		a, err := rd.ReadFrame()
@@ -89,11 +53,11 @@ func (f *fakeAMI) serve(conn net.Conn) {
 		id := a.Get("ActionID")
 		switch a.Get("Action") {
 		case "Login":
-			if a.Get("Username") != f.user || a.Get("Secret") != f.secret {
-				fmt.Fprintf(conn, "Response: Error\r\nActionID: %s\r\nMessage: Authentication failed\r\n\r\n", id)
+			ok := a.Get("Username") == f.user && a.Get("Secret") == f.secret
+			replyLogin(conn, id, ok)
+			if !ok {
 				return
 			}
-			fmt.Fprintf(conn, "Response: Success\r\nActionID: %s\r\nMessage: Authentication accepted\r\n\r\n", id)
 			if a.Get("Events") == "off" {
 				continue
 			}
@@ -108,8 +72,7 @@ func (f *fakeAMI) serve(conn net.Conn) {
 			// Hold the connection; reads (none expected) keep the loop
 			// alive until the test drops it.
 		case "CoreShowChannels":
-			fmt.Fprintf(conn, "Response: Success\r\nActionID: %s\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n", id)
-			fmt.Fprintf(conn, "Event: CoreShowChannelsComplete\r\nActionID: %s\r\nEventList: Complete\r\nListItems: 0\r\n\r\n", id)
+			replyNoChannels(conn, id)
 		case "Logoff":
 			fmt.Fprintf(conn, "Response: Goodbye\r\nActionID: %s\r\nMessage: Thanks for all the fish.\r\n\r\n", id)
 			return

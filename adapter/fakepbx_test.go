@@ -18,15 +18,14 @@ import (
 // the others by a fixed delay (lags[i] for the i-th events login), to model
 // two daemons that see the same events at different times.
 type fakePBX struct {
+	*amiServer
 	user, secret string
 	lags         []time.Duration
-	ln           net.Listener
 
 	mu        sync.Mutex
 	subs      []chan stamped
 	logins    int
 	snapshots int
-	conns     []net.Conn
 }
 
 type stamped struct {
@@ -54,40 +53,31 @@ func startFakePBXTLS(t *testing.T, cfg *tls.Config, user, secret string) *fakePB
 }
 
 func serveFakePBX(t *testing.T, ln net.Listener, user, secret string, lags ...time.Duration) *fakePBX {
-	p := &fakePBX{user: user, secret: secret, lags: lags, ln: ln}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
+	p := &fakePBX{user: user, secret: secret, lags: lags}
+	p.amiServer = serveAMI(t, ln, p.serve)
+	t.Cleanup(func() { // before the server's cleanup: ends the writers
 		p.mu.Lock()
-		for _, c := range p.conns {
-			c.Close()
-		}
 		for _, s := range p.subs {
 			close(s)
 		}
 		p.subs = nil
 		p.mu.Unlock()
-		wg.Wait()
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, conn)
-			p.mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); p.serve(conn, &wg) }()
-		}
-	}()
 	return p
 }
 
-func (p *fakePBX) addr() string { return p.ln.Addr().String() }
+// lockedWriter lets a subscriber's writer goroutine and the action answers
+// share one connection.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
 
 // emit sends text to every subscriber (each after its lag).
 func (p *fakePBX) emit(text string) {
@@ -106,16 +96,13 @@ func (p *fakePBX) counts() (logins, snapshots int) {
 	return p.logins, p.snapshots
 }
 
-func (p *fakePBX) serve(conn net.Conn, wg *sync.WaitGroup) {
+func (p *fakePBX) serve(srv *amiServer, conn net.Conn) {
 	defer conn.Close()
-	fmt.Fprintf(conn, "Asterisk Call Manager/9.0.0\r\n")
+	io.WriteString(conn, amiBanner)
 	rd := ami.NewReader(conn)
-	var wmu sync.Mutex // the writer goroutine and action answers share conn
-	write := func(format string, args ...any) {
-		wmu.Lock()
-		fmt.Fprintf(conn, format, args...)
-		wmu.Unlock()
-	}
+	var wmu sync.Mutex
+	lw := lockedWriter{&wmu, conn}
+	write := func(format string, args ...any) { fmt.Fprintf(lw, format, args...) }
 	for {
 		a, err := rd.ReadFrame()
 		if err != nil {
@@ -124,11 +111,11 @@ func (p *fakePBX) serve(conn net.Conn, wg *sync.WaitGroup) {
 		id := a.Get("ActionID")
 		switch a.Get("Action") {
 		case "Login":
-			if a.Get("Username") != p.user || a.Get("Secret") != p.secret {
-				write("Response: Error\r\nActionID: %s\r\nMessage: Authentication failed\r\n\r\n", id)
+			ok := a.Get("Username") == p.user && a.Get("Secret") == p.secret
+			replyLogin(lw, id, ok)
+			if !ok {
 				return
 			}
-			write("Response: Success\r\nActionID: %s\r\nMessage: Authentication accepted\r\n\r\n", id)
 			if a.Get("Events") == "off" {
 				continue
 			}
@@ -141,9 +128,7 @@ func (p *fakePBX) serve(conn net.Conn, wg *sync.WaitGroup) {
 			p.logins++
 			p.subs = append(p.subs, ch)
 			p.mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			srv.spawn(func() {
 				for s := range ch {
 					time.Sleep(time.Until(s.at.Add(lag)))
 					wmu.Lock()
@@ -155,13 +140,12 @@ func (p *fakePBX) serve(conn net.Conn, wg *sync.WaitGroup) {
 						return
 					}
 				}
-			}()
+			})
 		case "CoreShowChannels":
 			p.mu.Lock()
 			p.snapshots++
 			p.mu.Unlock()
-			write("Response: Success\r\nActionID: %s\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n", id)
-			write("Event: CoreShowChannelsComplete\r\nActionID: %s\r\nEventList: Complete\r\nListItems: 0\r\n\r\n", id)
+			replyNoChannels(lw, id)
 		case "Logoff":
 			write("Response: Goodbye\r\nActionID: %s\r\nMessage: Thanks for all the fish.\r\n\r\n", id)
 			return

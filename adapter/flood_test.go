@@ -3,6 +3,7 @@ package adapter
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"strconv"
@@ -18,7 +19,7 @@ import (
 // synthetic flood in chunks and times every write: a write that stalls
 // means the daemon stopped reading its socket.
 type floodAMI struct {
-	ln     net.Listener
+	*amiServer
 	stream [][]byte // chunks
 
 	mu       sync.Mutex
@@ -29,44 +30,14 @@ type floodAMI struct {
 
 func startFloodAMI(t *testing.T, chunks [][]byte) *floodAMI {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &floodAMI{ln: ln, stream: chunks, done: make(chan struct{})}
-	var wg sync.WaitGroup
-	var conns []net.Conn
-	var cmu sync.Mutex
-	t.Cleanup(func() {
-		ln.Close()
-		cmu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		cmu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			cmu.Lock()
-			conns = append(conns, conn)
-			cmu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); f.serve(conn) }()
-		}
-	}()
+	f := &floodAMI{stream: chunks, done: make(chan struct{})}
+	f.amiServer = serveAMI(t, listenLoopback(t), func(_ *amiServer, conn net.Conn) { f.serve(conn) })
 	return f
 }
 
 func (f *floodAMI) serve(conn net.Conn) {
 	defer conn.Close()
-	fmt.Fprintf(conn, "Asterisk Call Manager/9.0.0\r\n")
+	io.WriteString(conn, amiBanner)
 	rd := ami.NewReader(conn)
 	for {
 		a, err := rd.ReadFrame()
@@ -76,13 +47,12 @@ func (f *floodAMI) serve(conn net.Conn) {
 		id := a.Get("ActionID")
 		switch a.Get("Action") {
 		case "Login":
-			fmt.Fprintf(conn, "Response: Success\r\nActionID: %s\r\nMessage: Authentication accepted\r\n\r\n", id)
+			replyLogin(conn, id, true)
 			if a.Get("Events") != "off" {
 				go f.flood(conn)
 			}
 		case "CoreShowChannels":
-			fmt.Fprintf(conn, "Response: Success\r\nActionID: %s\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n", id)
-			fmt.Fprintf(conn, "Event: CoreShowChannelsComplete\r\nActionID: %s\r\nEventList: Complete\r\nListItems: 0\r\n\r\n", id)
+			replyNoChannels(conn, id)
 		case "Logoff":
 			fmt.Fprintf(conn, "Response: Goodbye\r\nActionID: %s\r\n\r\n", id)
 			return
