@@ -59,9 +59,14 @@ type Source struct {
 	// the network (Validate normally catches it first).
 	clientErr error
 
-	mu    sync.Mutex
-	conn  *websocket.Conn
-	stats Stats
+	mu       sync.Mutex
+	conn     *websocket.Conn
+	stopPing context.CancelFunc
+	stats    Stats
+
+	// A websocket that went silent (Asterisk frozen, a NAT that forgot
+	// the flow) is only noticed by a ping: TCP keepalive takes minutes.
+	pingEvery, pingTimeout time.Duration
 
 	// Owned by the goroutine calling Next.
 	pending []mapping.Event
@@ -74,9 +79,11 @@ func NewSource(cfg Config, log *slog.Logger) *Source {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Source{
-		cfg:   cfg,
-		log:   log.With("source", "ari"),
-		stats: Stats{ByType: map[string]uint64{}},
+		cfg:         cfg,
+		log:         log.With("source", "ari"),
+		stats:       Stats{ByType: map[string]uint64{}},
+		pingEvery:   30 * time.Second,
+		pingTimeout: 10 * time.Second,
 	}
 	s.client, s.clientErr = httpClient(cfg)
 	return s
@@ -142,9 +149,11 @@ func (s *Source) Connect(ctx context.Context) error {
 		return fmt.Errorf("ari: connect as %q at %s: %w", s.cfg.Username, s.cfg.URL, err)
 	}
 	conn.SetReadLimit(readLimit)
+	pctx, stop := context.WithCancel(context.Background())
 	s.mu.Lock()
-	s.conn = conn
+	s.conn, s.stopPing = conn, stop
 	s.mu.Unlock()
+	go s.keepalive(pctx, conn)
 	s.pending = nil
 	s.log.Info("ari connected", "url", s.cfg.URL, "application", s.cfg.Application,
 		"subscribe_all", s.cfg.SubscribeAll)
@@ -255,9 +264,12 @@ func (s *Source) Stats() Stats {
 // dropped with it.
 func (s *Source) Close() error {
 	s.mu.Lock()
-	conn := s.conn
-	s.conn = nil
+	conn, stop := s.conn, s.stopPing
+	s.conn, s.stopPing = nil, nil
 	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 	if conn == nil {
 		return nil
 	}
@@ -268,6 +280,31 @@ func (s *Source) Close() error {
 		return fmt.Errorf("ari: close: %w", err)
 	}
 	return nil
+}
+
+// keepalive pings Asterisk while the connection lives; an unanswered ping
+// drops the connection, so Next fails and the supervisor reconnects. The
+// pong is read by Next's Read, which the daemon always has pending.
+func (s *Source) keepalive(ctx context.Context, conn *websocket.Conn) {
+	t := time.NewTicker(s.pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.pingTimeout)
+		err := conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("ari: ping unanswered, dropping the connection", "timeout", s.pingTimeout, "err", err)
+				conn.CloseNow()
+			}
+			return
+		}
+	}
 }
 
 func isClosed(err error) bool {

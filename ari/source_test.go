@@ -379,3 +379,37 @@ func TestSniffType(t *testing.T) {
 		})
 	}
 }
+
+// An Asterisk that stops answering (frozen, or a NAT that forgot the flow)
+// is noticed by the keepalive ping: Next fails instead of waiting for TCP
+// keepalive, so the supervisor reconnects.
+func TestSourceDropsSilentConnection(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		<-release // never reads: pings go unanswered
+	}))
+	defer srv.Close()
+	cfg := DefaultConfig()
+	cfg.URL, cfg.Username, cfg.Password = srv.URL, testUser, testPass
+	src := NewSource(cfg, nil)
+	src.pingEvery, src.pingTimeout = 50*time.Millisecond, 100*time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := src.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	start := time.Now()
+	if _, err := src.Next(ctx); err == nil {
+		t.Fatal("Next returned an event from a silent server")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Next only failed when the test's deadline ran out (%s)", time.Since(start))
+	}
+}
