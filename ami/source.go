@@ -86,6 +86,13 @@ type Source struct {
 
 	actionID atomic.Uint64
 
+	// A manager session that went silent (Asterisk frozen, a NAT that
+	// forgot the flow) looks like an idle PBX; a Ping action every
+	// pingEvery must bring some frame back before the next one is due.
+	pingEvery time.Duration
+	reads     atomic.Uint64 // frames read, for the keepalive
+	stopPing  context.CancelFunc
+
 	statsMu sync.Mutex
 	stats   Stats
 }
@@ -97,8 +104,9 @@ func NewSource(cfg Config, log *slog.Logger) *Source {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Source{
-		cfg: cfg,
-		log: log.With("source", "ami"),
+		cfg:       cfg,
+		log:       log.With("source", "ami"),
+		pingEvery: 30 * time.Second,
 		stats: Stats{
 			ByEvent:        make(map[string]uint64),
 			SkippedByEvent: make(map[string]uint64),
@@ -117,9 +125,11 @@ func (s *Source) Connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pctx, stop := context.WithCancel(context.Background())
 	s.mu.Lock()
-	s.conn, s.rd = sess.conn, sess.rd
+	s.conn, s.rd, s.stopPing = sess.conn, sess.rd, stop
 	s.mu.Unlock()
+	go s.keepalive(pctx, sess.conn)
 	s.log.Info("ami connected", "address", s.cfg.Address, "user", s.cfg.Username,
 		"banner", sess.rd.Banner(), "events", s.cfg.events())
 	return nil
@@ -149,6 +159,7 @@ func (s *Source) Next(ctx context.Context) (mapping.Event, error) {
 	for {
 		f, err := rd.readFrameReusing(s.headers)
 		s.headers = nil
+		s.reads.Add(1)
 		if err != nil {
 			if errors.Is(err, ErrFrameTooLarge) {
 				s.statsMu.Lock()
@@ -246,13 +257,45 @@ func (s *Source) Stats() Stats {
 // to call more than once and from another goroutine.
 func (s *Source) Close() error {
 	s.mu.Lock()
-	conn := s.conn
-	s.conn, s.rd = nil, nil
+	conn, stop := s.conn, s.stopPing
+	s.conn, s.rd, s.stopPing = nil, nil, nil
 	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 	if conn == nil {
 		return nil
 	}
 	return conn.Close()
+}
+
+// keepalive sends a Ping action every pingEvery on the event connection
+// (its Response comes back as a frame Next skips) and drops the connection
+// when not a single frame arrived in a whole interval after a ping, so Next
+// fails and the supervisor reconnects.
+func (s *Source) keepalive(ctx context.Context, conn net.Conn) {
+	t := time.NewTicker(s.pingEvery)
+	defer t.Stop()
+	last, pinged := s.reads.Load(), false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := s.reads.Load()
+		if pinged && n == last {
+			s.log.Warn("ami: no answer to a ping, dropping the connection", "address", s.cfg.Address, "waited", s.pingEvery)
+			conn.Close()
+			return
+		}
+		last = n
+		conn.SetWriteDeadline(time.Now().Add(s.pingEvery))
+		if _, err := fmt.Fprintf(conn, "Action: Ping\r\nActionID: %s\r\n\r\n", s.nextActionID()); err != nil {
+			return // Next sees the broken connection too
+		}
+		pinged = true
+	}
 }
 
 // Snapshot lists the channels that exist now (CoreShowChannels) over a

@@ -30,6 +30,9 @@ type fakeAMI struct {
 	stream       string
 	channels     []string // CoreShowChannel channel blocks
 	hold         chan struct{}
+	// answer: after the stream keep answering actions (as Asterisk does)
+	// instead of going silent.
+	answer bool
 
 	mu      sync.Mutex
 	actions []Frame
@@ -61,6 +64,9 @@ func (f *fakeAMI) serve(t *testing.T, conn net.Conn) {
 			fmt.Fprintf(conn, "Response: Success\r\nActionID: %s\r\nMessage: Authentication accepted\r\n\r\n", id)
 			if a.Get("Events") != "off" {
 				io.WriteString(conn, f.stream)
+				if f.answer {
+					continue
+				}
 				if f.hold == nil {
 					return
 				}
@@ -406,5 +412,43 @@ func TestSourceTLS(t *testing.T) {
 	err = NewSource(cfg, nil).Connect(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "ami: dial "+cfg.Address) {
 		t.Fatalf("Connect with an untrusted certificate = %v", err)
+	}
+}
+
+// A manager session that goes silent (frozen Asterisk, a forgotten NAT
+// flow) is dropped by the keepalive; one that answers its pings is kept,
+// however idle the PBX.
+func TestSourceKeepalive(t *testing.T) {
+	tests := map[string]struct {
+		f        *fakeAMI
+		wantDrop bool
+	}{
+		"silent session is dropped":  {f: &fakeAMI{hold: make(chan struct{})}, wantDrop: true},
+		"idle but answering is kept": {f: &fakeAMI{answer: true}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if tc.f.hold != nil {
+				defer close(tc.f.hold)
+			}
+			s := NewSource(startAMI(t, tc.f), nil)
+			s.pingEvery = 40 * time.Millisecond
+			if err := s.Connect(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			done := make(chan error, 1)
+			go func() { _, err := s.Next(t.Context()); done <- err }()
+			select {
+			case err := <-done:
+				if !tc.wantDrop {
+					t.Fatalf("Next failed on a live session: %v", err)
+				}
+			case <-time.After(500 * time.Millisecond):
+				if tc.wantDrop {
+					t.Fatal("silent session still open after 12 ping intervals")
+				}
+			}
+		})
 	}
 }
