@@ -93,50 +93,45 @@ func TestRecordings(t *testing.T) {
 // TestCapturedAgentConnect pins the translation of a frame Asterisk 22.10
 // really sent (SystemName, channelvars, an escaped caller name).
 func TestCapturedAgentConnect(t *testing.T) {
-	fh, err := os.Open(filepath.Join("testdata", "asterisk22-originate.ami"))
-	if err != nil {
-		t.Fatal(err)
+	f, ev := capturedEvent(t, "asterisk22-originate.ami", "AgentConnect")
+	want := mapping.Event{
+		Kind: mapping.AgentConnect, Source: mapping.SourceAMI, Seq: f.Seq,
+		Time: time.Unix(1795629796, 941532000).UTC(),
+		Chan: mapping.Channel{UniqueID: "lab-1795629795.5", LinkedID: "lab-1795629795.1",
+			Name: "Local/840001@from-external-00000001;2", State: "Up",
+			CallerNum: "15551234567", CallerName: `Bob "B" Jones`,
+			ConnectedNum: "15551234567", ConnectedName: `Bob "B" Jones`,
+			Context: "from-external", Exten: "840001"},
+		Peer: mapping.Channel{UniqueID: "lab-1795629795.11", LinkedID: "lab-1795629795.1",
+			Name: "Local/231@lab-phones-00000005;1", State: "Up",
+			CallerNum: "15551234567", CallerName: `Bob "B" Jones`,
+			ConnectedNum: "15551234567", ConnectedName: `Bob "B" Jones`,
+			Context: "lab-phones", Exten: "840001"},
+		Queue: "support", Status: "1",
 	}
-	defer fh.Close()
-	r := NewReader(fh)
-	for {
-		f, err := r.ReadFrame()
-		if err != nil {
-			t.Fatalf("no AgentConnect in the capture: %v", err)
-		}
-		if f.Event() != "AgentConnect" {
-			continue
-		}
-		ev, ok := Translate(&f)
-		if !ok {
-			t.Fatal("AgentConnect not translated")
-		}
-		want := mapping.Event{
-			Kind: mapping.AgentConnect, Source: mapping.SourceAMI, Seq: f.Seq,
-			Time: time.Unix(1795629796, 941532000).UTC(),
-			Chan: mapping.Channel{UniqueID: "lab-1795629795.5", LinkedID: "lab-1795629795.1",
-				Name: "Local/840001@from-external-00000001;2", State: "Up",
-				CallerNum: "15551234567", CallerName: `Bob "B" Jones`,
-				ConnectedNum: "15551234567", ConnectedName: `Bob "B" Jones`,
-				Context: "from-external", Exten: "840001"},
-			Peer: mapping.Channel{UniqueID: "lab-1795629795.11", LinkedID: "lab-1795629795.1",
-				Name: "Local/231@lab-phones-00000005;1", State: "Up",
-				CallerNum: "15551234567", CallerName: `Bob "B" Jones`,
-				ConnectedNum: "15551234567", ConnectedName: `Bob "B" Jones`,
-				Context: "lab-phones", Exten: "840001"},
-			Queue: "support", Status: "1",
-		}
-		if !reflect.DeepEqual(ev, want) {
-			t.Errorf("Translate\n got %+v\nwant %+v", ev, want)
-		}
-		return
+	if !reflect.DeepEqual(ev, want) {
+		t.Errorf("Translate\n got %+v\nwant %+v", ev, want)
 	}
 }
 
 // TestCapturedBlindTransfer: an AMI BlindTransfer action on a queue call's
 // agent leg, as Asterisk 22.10 reported it.
 func TestCapturedBlindTransfer(t *testing.T) {
-	fh, err := os.Open(filepath.Join("testdata", "asterisk22-blindtransfer.ami"))
+	_, ev := capturedEvent(t, "asterisk22-blindtransfer.ami", "BlindTransfer")
+	if ev.Kind != mapping.Transfer || ev.Status != "blind" || ev.Value != "Success" ||
+		ev.Chan.UniqueID != "lab-1795629873.23" || ev.Chan.Name != "Local/231@lab-phones-0000000b;1" ||
+		ev.Peer.UniqueID != "lab-1795629872.20" || ev.Peer.CallerNum != "" ||
+		ev.Bridge != "051cc3e7-ff3c-4fed-a3ee-62542aad435c" || len(ev.Linked) != 0 ||
+		!ev.Time.Equal(time.Unix(1795629875, 444255000)) {
+		t.Errorf("Translate = %+v", ev)
+	}
+}
+
+// capturedEvent reads a real capture from testdata and translates the first
+// frame of the named event.
+func capturedEvent(t *testing.T, file, event string) (Frame, mapping.Event) {
+	t.Helper()
+	fh, err := os.Open(filepath.Join("testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,22 +140,15 @@ func TestCapturedBlindTransfer(t *testing.T) {
 	for {
 		f, err := r.ReadFrame()
 		if err != nil {
-			t.Fatalf("no BlindTransfer in the capture: %v", err)
+			t.Fatalf("no %s in the capture: %v", event, err)
 		}
-		if f.Event() != "BlindTransfer" {
+		if f.Event() != event {
 			continue
 		}
 		ev, ok := Translate(&f)
 		if !ok {
-			t.Fatal("BlindTransfer not translated")
+			t.Fatalf("%s not translated", event)
 		}
-		if ev.Kind != mapping.Transfer || ev.Status != "blind" || ev.Value != "Success" ||
-			ev.Chan.UniqueID != "lab-1795629873.23" || ev.Chan.Name != "Local/231@lab-phones-0000000b;1" ||
-			ev.Peer.UniqueID != "lab-1795629872.20" || ev.Peer.CallerNum != "" ||
-			ev.Bridge != "051cc3e7-ff3c-4fed-a3ee-62542aad435c" || len(ev.Linked) != 0 ||
-			!ev.Time.Equal(time.Unix(1795629875, 444255000)) {
-			t.Errorf("Translate = %+v", ev)
-		}
-		return
+		return f, ev
 	}
 }
