@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	ariv6 "github.com/CyCoreSystems/ari/v6"
-
 	"github.com/callstatus/callstatus/ami"
 	"github.com/callstatus/callstatus/ari"
 	"github.com/callstatus/callstatus/mapping"
@@ -235,26 +233,14 @@ func ariReader(name string, f io.Reader) func() (mapping.Event, bool, error) {
 			if len(strings.TrimSpace(string(data))) == 0 {
 				continue
 			}
-			var head struct {
-				Type string `json:"type"`
-			}
-			if err := jsonUnmarshal(data, &head); err != nil {
-				return mapping.Event{}, false, fmt.Errorf("replay: %s: line %d: not an ARI event: %w", name, line, err)
-			}
-			e, err := ariv6.DecodeEvent(data)
-			if err != nil {
-				if e == nil && head.Type != "" {
-					continue // a type ari/v6 does not know: nothing for the engine
-				}
+			msg, err := ari.Decode(data, line)
+			switch {
+			case errors.Is(err, ari.ErrUnknownType):
+				continue // nothing for the engine
+			case err != nil:
 				return mapping.Event{}, false, fmt.Errorf("replay: %s: line %d: %w", name, line, err)
 			}
-			evs, ok := ari.Translate(e)
-			if !ok {
-				continue
-			}
-			for i := range evs {
-				evs[i].Seq = line
-			}
+			evs := msg.Events
 			pending = evs
 		}
 		ev := pending[0]
