@@ -1,4 +1,7 @@
-package adapter
+// Package publish puts final call statuses on NATS: the publisher that
+// drains the outbox, the client connection and its credentials, and the
+// embedded NATS server the daemon runs when no external one is set.
+package publish
 
 import (
 	"context"
@@ -14,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/outbox"
 )
 
 // Publisher puts call statuses on NATS: subject
@@ -28,14 +32,16 @@ type Publisher struct {
 	log   *slog.Logger
 	stats *Stats
 
-	metrics *Metrics // set by the daemon; nil records nothing
+	// OnPublished, when set, is told of every acknowledged status and
+	// how long its successful attempt took (the daemon's metrics).
+	OnPublished func(cs mapping.CallStatus, took time.Duration, now time.Time)
 
 	streamReady bool
 }
 
 // NewPublisher publishes on nc. pbx names the PBX in the subject when a
 // status carries none.
-func NewPublisher(nc *nats.Conn, cfg NATSConfig, pbx string, stats *Stats, log *slog.Logger) (*Publisher, error) {
+func New(nc *nats.Conn, cfg NATSConfig, pbx string, stats *Stats, log *slog.Logger) (*Publisher, error) {
 	if stats == nil {
 		stats = new(Stats)
 	}
@@ -150,7 +156,7 @@ func (p *Publisher) Publish(ctx context.Context, cs mapping.CallStatus) error {
 // acknowledged, and returns once the outbox is closed and empty, or when
 // ctx ends (the shutdown deadline): what is left then is the caller's to
 // count.
-func (p *Publisher) Run(ctx context.Context, ob *Outbox) error {
+func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	b.MaxInterval = p.cfg.RetryMax
@@ -176,7 +182,9 @@ func (p *Publisher) Run(ctx context.Context, ob *Outbox) error {
 		if err == nil {
 			ob.Pop()
 			p.stats.Published.Add(1)
-			p.metrics.publishedOK(cs, time.Since(t0), time.Now())
+			if p.OnPublished != nil {
+				p.OnPublished(cs, time.Since(t0), time.Now())
+			}
 			b.Reset()
 			if failing != "" {
 				p.log.Info("publishing again", "failed_for", time.Since(failedSince).Round(time.Millisecond))
@@ -187,7 +195,7 @@ func (p *Publisher) Run(ctx context.Context, ob *Outbox) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		p.stats.PublishRetries.Add(1)
+		p.stats.Retries.Add(1)
 		if failing == "" {
 			failedSince = time.Now()
 		}
