@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/ops"
 )
@@ -109,4 +112,33 @@ func runUntilCleanup(t *testing.T, d *Daemon) (done <-chan error, stop func() er
 	}
 	t.Cleanup(func() { stop() })
 	return ch, stop
+}
+
+// The stream exists right after start, before any call: a consumer that
+// binds a durable consumer first does not get "stream not found".
+func TestDaemonCreatesStreamAtStart(t *testing.T) {
+	port := freePort(t)
+	cfg := testDaemonConfig(t, port)
+	d, err := New(cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.sources = []namedSource{{"ami", &chanSource{evs: make(chan mapping.Event)}}}
+	runUntilCleanup(t, d)
+
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	eventually(t, 10*time.Second, "a durable consumer bound to the stream", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := js.CreateOrUpdateConsumer(ctx, cfg.NATS.Stream.Name, jetstream.ConsumerConfig{Durable: "crm"})
+		return err == nil
+	})
+	if n := d.Stats().StatusesEmitted.Load(); n != 0 {
+		t.Fatalf("%d statuses emitted: the stream must not wait for a call", n)
+	}
 }
