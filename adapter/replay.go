@@ -192,26 +192,24 @@ func (r *recording) before(o *recording) bool {
 }
 
 func amiReader(name string, f io.Reader) func() (mapping.Event, bool, error) {
-	rd := ami.NewReader(bufio.NewReaderSize(f, 64<<10))
-	return func() (mapping.Event, bool, error) {
-		for {
-			fr, err := rd.ReadFrame()
-			seq := fr.Seq
-			if seq == 0 {
-				seq = rd.Frames() + 1
-			}
-			switch {
-			case err == io.EOF:
-				return mapping.Event{}, false, nil
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				return mapping.Event{}, false, fmt.Errorf("replay: %s: frame %d: truncated at end of file", name, seq)
-			case err != nil:
-				return mapping.Event{}, false, fmt.Errorf("replay: %s: frame %d: %w", name, seq, err)
-			}
-			if ev, ok := ami.Translate(&fr); ok {
-				return ev, true, nil
-			}
+	var cut uint64 // the frame the file ends inside
+	rd := ami.NewEventReader(f, ami.EventOptions{OnFault: func(flt ami.Fault) error {
+		if flt.Kind == ami.FaultTruncated {
+			cut = flt.Frame
 		}
+		return nil
+	}})
+	return func() (mapping.Event, bool, error) {
+		ev, err := rd.Next()
+		switch {
+		case err == io.EOF:
+			return mapping.Event{}, false, nil
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return mapping.Event{}, false, fmt.Errorf("replay: %s: frame %d: truncated at end of file", name, cut)
+		case err != nil:
+			return mapping.Event{}, false, fmt.Errorf("replay: %s: %w", name, err)
+		}
+		return ev, true, nil
 	}
 }
 
