@@ -95,6 +95,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // server stops.
 func (d *Daemon) Run(ctx context.Context) error {
 	cfg, log := d.cfg, d.log
+	// First of all: a second daemon on the same data_dir must not touch
+	// its outbox, its NATS store or its ports.
+	unlock, err := cfg.lockState()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	stopHTTP, err := d.startHTTP()
 	if err != nil {
 		return err
