@@ -1,4 +1,4 @@
-package adapter
+package publish
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/secret"
 )
 
 // NATSConfig says where statuses go. With no URLs the daemon runs its own
@@ -131,11 +132,11 @@ func (c NATSConfig) Validate() error {
 	if err := mapping.CheckSubject("nats.subject_prefix", c.SubjectPrefix); err != nil {
 		errs = append(errs, err)
 	}
-	password, err := secret(c.Password, c.PasswordFile, "nats.password")
+	password, err := secret.Read(c.Password, c.PasswordFile, "nats.password")
 	if err != nil {
 		errs = append(errs, err)
 	}
-	token, err := secret(c.Token, c.TokenFile, "nats.token")
+	token, err := secret.Read(c.Token, c.TokenFile, "nats.token")
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -199,12 +200,12 @@ func (c NATSConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// secrets returns the password and token, read from their files when set.
-func (c NATSConfig) secrets() (password, token string, err error) {
-	if password, err = secret(c.Password, c.PasswordFile, "nats.password"); err != nil {
+// Secrets returns the password and token, read from their files when set.
+func (c NATSConfig) Secrets() (password, token string, err error) {
+	if password, err = secret.Read(c.Password, c.PasswordFile, "nats.password"); err != nil {
 		return "", "", err
 	}
-	if token, err = secret(c.Token, c.TokenFile, "nats.token"); err != nil {
+	if token, err = secret.Read(c.Token, c.TokenFile, "nats.token"); err != nil {
 		return "", "", err
 	}
 	return password, token, nil
