@@ -11,6 +11,10 @@ import (
 	"github.com/callstatus/callstatus/ami"
 	"github.com/callstatus/callstatus/ari"
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/ops"
+	"github.com/callstatus/callstatus/outbox"
+	"github.com/callstatus/callstatus/publish"
+	"github.com/callstatus/callstatus/secret"
 )
 
 // Config is the whole daemon configuration. cmd/callstatusd fills it from
@@ -20,16 +24,16 @@ type Config struct {
 	DataDir string    `mapstructure:"data_dir"`
 	Log     LogConfig `mapstructure:"log"`
 	// HTTP serves /healthz, /readyz and /metrics.
-	HTTP HTTPConfig `mapstructure:"http"`
-	AMI  AMIConfig  `mapstructure:"ami"`
-	ARI  ARIConfig  `mapstructure:"ari"`
+	HTTP ops.HTTPConfig `mapstructure:"http"`
+	AMI  AMIConfig      `mapstructure:"ami"`
+	ARI  ARIConfig      `mapstructure:"ari"`
 	// Reconnect is the schedule for both sources.
 	Reconnect ReconnectConfig `mapstructure:"reconnect"`
 	Engine    EngineConfig    `mapstructure:"engine"`
 	// Outbox is where final statuses wait for NATS.
-	Outbox  OutboxConfig   `mapstructure:"outbox"`
-	Mapping mapping.Config `mapstructure:"mapping"`
-	NATS    NATSConfig     `mapstructure:"nats"`
+	Outbox  outbox.Config      `mapstructure:"outbox"`
+	Mapping mapping.Config     `mapstructure:"mapping"`
+	NATS    publish.NATSConfig `mapstructure:"nats"`
 }
 
 // LogConfig is read by cmd/ to build the logger.
@@ -72,7 +76,7 @@ type AMITLSConfig struct {
 // Source builds the ami package's Config, loading TLS files.
 func (c AMIConfig) Source() (ami.Config, error) {
 	out := ami.Config{Address: c.Address, Username: c.Username, Password: c.Password, Events: c.Events, DialTimeout: c.DialTimeout}
-	pw, err := secret(c.Password, c.PasswordFile, "ami.password")
+	pw, err := secret.Read(c.Password, c.PasswordFile, "ami.password")
 	if err != nil {
 		return out, err
 	}
@@ -129,7 +133,7 @@ type ARIConfig struct {
 // Source builds the ari package's Config, reading ari.password_file.
 func (c ARIConfig) Source() (ari.Config, error) {
 	out := c.Config
-	pw, err := secret(c.Password, c.PasswordFile, "ari.password")
+	pw, err := secret.Read(c.Password, c.PasswordFile, "ari.password")
 	if err != nil {
 		return out, err
 	}
@@ -172,9 +176,9 @@ func DefaultConfig() Config {
 		ARI:       ARIConfig{Enabled: false, Config: ari.DefaultConfig(), Snapshot: true},
 		Reconnect: ReconnectConfig{Initial: r.Initial, Max: r.Max, StableAfter: r.StableAfter},
 		Engine:    EngineConfig{SweepInterval: time.Second},
-		Outbox:    OutboxConfig{Durable: true, Memory: 1024},
+		Outbox:    outbox.Config{Durable: true, Memory: 1024},
 		Mapping:   mapping.DefaultConfig(),
-		NATS:      DefaultNATSConfig(),
+		NATS:      publish.DefaultNATSConfig(),
 	}
 }
 
@@ -219,7 +223,7 @@ func (c Config) Validate() error {
 	if c.Engine.SweepInterval <= 0 {
 		errs = append(errs, fmt.Errorf("engine.sweep_interval must be positive, got %s", c.Engine.SweepInterval))
 	}
-	if err := c.Outbox.validate(c.DataDir); err != nil {
+	if err := c.Outbox.Validate(c.DataDir); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Mapping.Validate(); err != nil {

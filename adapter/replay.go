@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	ariv6 "github.com/CyCoreSystems/ari/v6"
-
 	"github.com/callstatus/callstatus/ami"
 	"github.com/callstatus/callstatus/ari"
 	"github.com/callstatus/callstatus/mapping"
@@ -194,26 +192,24 @@ func (r *recording) before(o *recording) bool {
 }
 
 func amiReader(name string, f io.Reader) func() (mapping.Event, bool, error) {
-	rd := ami.NewReader(bufio.NewReaderSize(f, 64<<10))
-	return func() (mapping.Event, bool, error) {
-		for {
-			fr, err := rd.ReadFrame()
-			seq := fr.Seq
-			if seq == 0 {
-				seq = rd.Frames() + 1
-			}
-			switch {
-			case err == io.EOF:
-				return mapping.Event{}, false, nil
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				return mapping.Event{}, false, fmt.Errorf("replay: %s: frame %d: truncated at end of file", name, seq)
-			case err != nil:
-				return mapping.Event{}, false, fmt.Errorf("replay: %s: frame %d: %w", name, seq, err)
-			}
-			if ev, ok := ami.Translate(&fr); ok {
-				return ev, true, nil
-			}
+	var cut uint64 // the frame the file ends inside
+	rd := ami.NewEventReader(f, ami.EventOptions{OnFault: func(flt ami.Fault) error {
+		if flt.Kind == ami.FaultTruncated {
+			cut = flt.Frame
 		}
+		return nil
+	}})
+	return func() (mapping.Event, bool, error) {
+		ev, err := rd.Next()
+		switch {
+		case err == io.EOF:
+			return mapping.Event{}, false, nil
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return mapping.Event{}, false, fmt.Errorf("replay: %s: frame %d: truncated at end of file", name, cut)
+		case err != nil:
+			return mapping.Event{}, false, fmt.Errorf("replay: %s: %w", name, err)
+		}
+		return ev, true, nil
 	}
 }
 
@@ -235,26 +231,14 @@ func ariReader(name string, f io.Reader) func() (mapping.Event, bool, error) {
 			if len(strings.TrimSpace(string(data))) == 0 {
 				continue
 			}
-			var head struct {
-				Type string `json:"type"`
-			}
-			if err := jsonUnmarshal(data, &head); err != nil {
-				return mapping.Event{}, false, fmt.Errorf("replay: %s: line %d: not an ARI event: %w", name, line, err)
-			}
-			e, err := ariv6.DecodeEvent(data)
-			if err != nil {
-				if e == nil && head.Type != "" {
-					continue // a type ari/v6 does not know: nothing for the engine
-				}
+			msg, err := ari.Decode(data, line)
+			switch {
+			case errors.Is(err, ari.ErrUnknownType):
+				continue // nothing for the engine
+			case err != nil:
 				return mapping.Event{}, false, fmt.Errorf("replay: %s: line %d: %w", name, line, err)
 			}
-			evs, ok := ari.Translate(e)
-			if !ok {
-				continue
-			}
-			for i := range evs {
-				evs[i].Seq = line
-			}
+			evs := msg.Events
 			pending = evs
 		}
 		ev := pending[0]

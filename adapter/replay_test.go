@@ -66,7 +66,7 @@ func TestReplayErrors(t *testing.T) {
 	}{
 		"unknown extension": {"x.txt", "", "x.txt: unknown recording type (want *.ami or *.ari.jsonl)"},
 		"truncated ami":     {"cut.ami", full[:len(full)-30], "cut.ami: frame 9: truncated at end of file"},
-		"bad ari line":      {"bad.ari.jsonl", "\n{\"type\":\"ChannelCreated\",\"channel\":\n", "bad.ari.jsonl: line 2: not an ARI event"},
+		"bad ari line":      {"bad.ari.jsonl", "\n{\"type\":\"ChannelCreated\",\"channel\":\n", "bad.ari.jsonl: line 2: ari: not an ARI event"},
 		"missing file":      {"", "", "nope.ami: no such file or directory"},
 	}
 	for name, tc := range tests {

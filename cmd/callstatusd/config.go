@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/callstatus/callstatus/adapter"
+	"github.com/callstatus/callstatus/ops"
 )
 
 // envPrefix: CALLSTATUS_AMI_PASSWORD sets ami.password.
@@ -52,7 +53,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 // take a fixed port unasked).
 func defaultConfig() adapter.Config {
 	c := adapter.DefaultConfig()
-	c.HTTP.Listen = adapter.DefaultHTTPListen
+	c.HTTP.Listen = ops.DefaultHTTPListen
 	return c
 }
 

@@ -1,4 +1,5 @@
-package adapter
+// Package secret reads a credential given inline or as a file.
+package secret
 
 import (
 	"errors"
@@ -7,12 +8,12 @@ import (
 	"strings"
 )
 
-// secret returns a credential given either inline (config file or
+// Read returns a credential given either inline (config file or
 // CALLSTATUS_* environment) or as a file (a Docker/Kubernetes secret
 // mount), so it need not sit in the config file or the environment. key
 // names the inline setting; the file setting is key+"_file". Setting both
 // is an error: which one wins would be a guess.
-func secret(inline, file, key string) (string, error) {
+func Read(inline, file, key string) (string, error) {
 	if file == "" {
 		return inline, nil
 	}

@@ -1,9 +1,7 @@
-package adapter
+package ops
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,30 +12,30 @@ import (
 )
 
 func TestMetricsRecord(t *testing.T) {
-	var st Stats
-	m := NewMetrics(&st)
+	var st Counters
+	m := NewMetrics(func() Counters { return st })
 	now := time.Date(2025, 11, 25, 10, 0, 0, 0, time.UTC)
 
-	ami := m.source("ami")
-	if m.source("ami") != ami {
+	ami := m.Source("ami")
+	if m.Source("ami") != ami {
 		t.Fatal("source series resolved twice")
 	}
-	ami.received1(mapping.Event{Kind: mapping.ChannelCreated}, now.Add(-20*time.Millisecond), now)
-	ami.received1(mapping.Event{Kind: mapping.ChannelHangup}, now.Add(-30*time.Millisecond), now)
-	ami.received1(mapping.Event{Kind: mapping.ChannelHangup}, time.Time{}, now)           // no Asterisk time: no lag
-	ami.received1(mapping.Event{Kind: mapping.ChannelSnapshot}, now.Add(-time.Hour), now) // not live: no lag
-	ami.received1(mapping.Event{Kind: mapping.Kind(200)}, time.Time{}, now)               // out of range: "unknown"
-	ami.connected(true)
-	ami.connected(false)
-	ami.connected(true)
+	ami.Received(mapping.Event{Kind: mapping.ChannelCreated}, now.Add(-20*time.Millisecond), now)
+	ami.Received(mapping.Event{Kind: mapping.ChannelHangup}, now.Add(-30*time.Millisecond), now)
+	ami.Received(mapping.Event{Kind: mapping.ChannelHangup}, time.Time{}, now)           // no Asterisk time: no lag
+	ami.Received(mapping.Event{Kind: mapping.ChannelSnapshot}, now.Add(-time.Hour), now) // not live: no lag
+	ami.Received(mapping.Event{Kind: mapping.Kind(200)}, time.Time{}, now)               // out of range: "unknown"
+	ami.Connected(true)
+	ami.Connected(false)
+	ami.Connected(true)
 
 	cs := sampleStatus(1)
-	m.publishedOK(cs, 3*time.Millisecond, cs.End.Add(2*time.Second))
-	m.engineState(7, mapping.Stats{Events: 100, Ignored: 4, Evicted: 2, Expired: 3})
-	st.PublishRetries.Add(5)
-	st.OutboxDepth.Store(9)
-	st.EventsDropped.Add(1)
-	m.addWire("ami", func() WireStats {
+	m.PublishedOK(cs, 3*time.Millisecond, cs.End.Add(2*time.Second))
+	m.EngineState(7, mapping.Stats{Events: 100, Ignored: 4, Evicted: 2, Expired: 3})
+	st.PublishErrors = 5
+	st.OutboxLength = 9
+	st.EventsDropped = 1
+	m.AddWire("ami", func() WireStats {
 		return WireStats{ByType: map[string]uint64{"Newchannel": 12, "Hangup": 11}, Ignored: map[string]uint64{"malformed": 1, "not_translated": 40}}
 	})
 
@@ -146,75 +144,12 @@ func help(t *testing.T, m *Metrics, name string) string {
 // Two registries never collide: metrics live in the daemon, not globals.
 func TestMetricsNoGlobals(t *testing.T) {
 	a, b := NewMetrics(nil), NewMetrics(nil)
-	a.source("ami").received1(mapping.Event{Kind: mapping.ChannelCreated}, time.Time{}, time.Now())
+	a.Source("ami").Received(mapping.Event{Kind: mapping.ChannelCreated}, time.Time{}, time.Now())
 	if n := testutil.CollectAndCount(b.receivedVec); n != 0 {
 		t.Errorf("second registry sees %d series", n)
 	}
 	var nilM *Metrics
-	nilM.publishedOK(sampleStatus(1), time.Millisecond, time.Now()) // must not panic
-	nilM.engineState(1, mapping.Stats{})
-	nilM.source("ami").received1(mapping.Event{}, time.Time{}, time.Now())
-}
-
-// The whole daemon: a fake AMI server feeds it; the operations server
-// reports ready once AMI and NATS are connected, counts events and
-// published statuses, and reports AMI down when the PBX goes away.
-func TestDaemonHTTPEndpoints(t *testing.T) {
-	t0 := time.Now().Add(-time.Second).UTC()
-	f := startFakeAMI(t, "callstatus", "s3cret", amiInboundAnswered("1800000200.1", t0))
-	cfg := testDaemonConfig(t, -1)
-	cfg.NATS.Embedded.Listen = false
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.AMI.Address, cfg.AMI.Username, cfg.AMI.Password = f.addr(), "callstatus", "s3cret"
-	cfg.Reconnect = ReconnectConfig{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond, StableAfter: time.Second}
-	d, stop := startDaemon(t, cfg)
-
-	eventually(t, 5*time.Second, "http listening", func() bool { return d.HTTPAddr() != "" })
-	base := "http://" + d.HTTPAddr()
-	get := func(path string) (int, string) {
-		t.Helper()
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
-		t.Errorf("/healthz %d %q", code, body)
-	}
-	eventually(t, 10*time.Second, "ready", func() bool { c, _ := get("/readyz"); return c == 200 })
-	eventually(t, 10*time.Second, "status published", func() bool { return d.Stats().Published.Load() == 1 })
-
-	_, body := get("/metrics")
-	for _, want := range []string{
-		`callstatus_events_received_total{source="ami",type="channel_created"} 2`,
-		`callstatus_statuses_published_total{category="inbound",status="answered"} 1`,
-		`callstatus_source_up{source="ami"} 1`,
-		`callstatus_source_messages_total{source="ami",type="Newchannel"} 2`,
-		`callstatus_event_lag_seconds_count{source="ami"}`,
-		`callstatus_publish_duration_seconds_count 1`,
-		`callstatus_outbox_length 0`,
-		`go_goroutines`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Logf("/metrics:\n%s", body)
-	}
-
-	// The PBX goes away: not ready, AMI disconnected.
-	f.ln.Close()
-	f.dropAll()
-	eventually(t, 5*time.Second, "not ready", func() bool { c, _ := get("/readyz"); return c == 503 })
-	_, body = get("/readyz")
-	if !strings.Contains(body, `"ami": {`) || !strings.Contains(body, `"state": "disconnected"`) {
-		t.Errorf("/readyz body:\n%s", body)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	nilM.PublishedOK(sampleStatus(1), time.Millisecond, time.Now()) // must not panic
+	nilM.EngineState(1, mapping.Stats{})
+	nilM.Source("ami").Received(mapping.Event{}, time.Time{}, time.Now())
 }

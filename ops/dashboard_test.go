@@ -1,4 +1,4 @@
-package adapter
+package ops
 
 import (
 	"encoding/json"
@@ -31,13 +31,13 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 
 	// A registry with every family populated.
 	m := NewMetrics(nil)
-	s := m.source("ami")
-	s.received1(mapping.Event{Kind: mapping.ChannelCreated}, time.Now(), time.Now())
-	s.connected(true)
-	s.connected(false)
-	s.connected(true)
-	m.publishedOK(sampleStatus(1), time.Millisecond, time.Now())
-	m.addWire("ami", func() WireStats {
+	s := m.Source("ami")
+	s.Received(mapping.Event{Kind: mapping.ChannelCreated}, time.Now(), time.Now())
+	s.Connected(true)
+	s.Connected(false)
+	s.Connected(true)
+	m.PublishedOK(sampleStatus(1), time.Millisecond, time.Now())
+	m.AddWire("ami", func() WireStats {
 		return WireStats{ByType: map[string]uint64{"Hangup": 1}, Ignored: map[string]uint64{"malformed": 0}}
 	})
 	mfs, err := m.Registry().Gather()

@@ -1,4 +1,4 @@
-package adapter
+package publish
 
 import (
 	"fmt"
@@ -67,7 +67,7 @@ func StartEmbedded(cfg EmbeddedConfig, dataDir string, log *slog.Logger) (*Embed
 	if err != nil {
 		return nil, fmt.Errorf("nats-server: configure: %w", err)
 	}
-	ns.SetLoggerV2(serverLogger{log}, false, false, false)
+	ns.SetLoggerV2(ServerLogger{Log: log}, false, false, false)
 	go ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
@@ -104,12 +104,12 @@ func (e *Embedded) Shutdown() {
 	e.log.Info("embedded nats server stopped")
 }
 
-// serverLogger sends nats-server's log to slog.
-type serverLogger struct{ log *slog.Logger }
+// ServerLogger sends nats-server's log to slog (server.SetLoggerV2).
+type ServerLogger struct{ Log *slog.Logger }
 
-func (l serverLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l ServerLogger) Noticef(format string, v ...any) { l.Log.Debug(fmt.Sprintf(format, v...)) }
+func (l ServerLogger) Warnf(format string, v ...any)   { l.Log.Warn(fmt.Sprintf(format, v...)) }
+func (l ServerLogger) Fatalf(format string, v ...any)  { l.Log.Error(fmt.Sprintf(format, v...)) }
+func (l ServerLogger) Errorf(format string, v ...any)  { l.Log.Error(fmt.Sprintf(format, v...)) }
+func (l ServerLogger) Debugf(format string, v ...any)  { l.Log.Debug(fmt.Sprintf(format, v...)) }
+func (l ServerLogger) Tracef(format string, v ...any)  { l.Log.Debug(fmt.Sprintf(format, v...)) }

@@ -1,4 +1,4 @@
-package adapter
+package outbox
 
 import (
 	"bufio"
@@ -207,7 +207,7 @@ func (s *fileStore) load() error {
 				var cs mapping.CallStatus
 				if err := json.Unmarshal(line, &cs); err != nil {
 					s.log.Error("outbox: unreadable status skipped", "segment", n, "offset", off-int64(len(line)), "err", err)
-					s.stats.OutboxErrors.Add(1)
+					s.stats.Errors.Add(1)
 					pending--
 				} else {
 					s.cache = append(s.cache, fileEntry{cs: cs, end: filePos{seg: n, off: off}})
@@ -225,7 +225,7 @@ func (s *fileStore) load() error {
 	if pending > 0 {
 		s.log.Info("outbox: statuses from an earlier run wait for NATS", "count", pending, "dir", s.dir)
 	}
-	s.stats.OutboxSpilled.Store(int64(s.spilled))
+	s.stats.Spilled.Store(int64(s.spilled))
 	return nil
 }
 
@@ -294,7 +294,7 @@ func (s *fileStore) append(cs mapping.CallStatus) error {
 		s.rpos = s.wpos
 	} else {
 		s.spilled++
-		s.stats.OutboxSpilled.Store(int64(s.spilled))
+		s.stats.Spilled.Store(int64(s.spilled))
 	}
 	return nil
 }
@@ -362,7 +362,7 @@ func (s *fileStore) refill() {
 			// The record is lost to a disk error; log it and go on
 			// with the next rather than stall the outbox.
 			s.log.Error("outbox: unreadable status skipped", "segment", s.rpos.seg, "offset", s.rpos.off, "err", err)
-			s.stats.OutboxErrors.Add(1)
+			s.stats.Errors.Add(1)
 		}
 		s.spilled--
 		if err == nil {
@@ -372,7 +372,7 @@ func (s *fileStore) refill() {
 			break
 		}
 	}
-	s.stats.OutboxSpilled.Store(int64(s.spilled))
+	s.stats.Spilled.Store(int64(s.spilled))
 }
 
 // readNext decodes the record at rpos and moves rpos past it.
@@ -442,7 +442,7 @@ func (s *fileStore) sync() {
 		// A rotation may have closed w meanwhile: it synced it first.
 		if err := w.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 			s.log.Error("outbox: fsync", "file", w.Name(), "err", err)
-			s.stats.OutboxErrors.Add(1)
+			s.stats.Errors.Add(1)
 			s.mu.Lock()
 			s.dirty = true
 			s.mu.Unlock()
@@ -459,13 +459,13 @@ func (s *fileStore) sync() {
 	rec := fmt.Sprintf("%020d %020d\n", head.seg, head.off)
 	if _, err := s.headFile.WriteAt([]byte(rec), 0); err != nil {
 		s.log.Error("outbox: write head", "err", err)
-		s.stats.OutboxErrors.Add(1)
+		s.stats.Errors.Add(1)
 		retry()
 		return
 	}
 	if err := s.headFile.Sync(); err != nil {
 		s.log.Error("outbox: fsync head", "err", err)
-		s.stats.OutboxErrors.Add(1)
+		s.stats.Errors.Add(1)
 		retry()
 		return
 	}
@@ -500,8 +500,8 @@ func (s *fileStore) closeFiles() error {
 	return errors.Join(errs...)
 }
 
-// OutboxConfig is where final statuses wait for NATS.
-type OutboxConfig struct {
+// Config is where final statuses wait for NATS.
+type Config struct {
 	// Durable keeps them in a log on disk until JetStream (or a core
 	// NATS flush) acknowledges them, so a broker outage that outlasts a
 	// daemon restart or crash loses none. false keeps them in memory.
@@ -513,7 +513,7 @@ type OutboxConfig struct {
 	Memory int `mapstructure:"memory"`
 }
 
-func (c OutboxConfig) validate(dataDir string) error {
+func (c Config) Validate(dataDir string) error {
 	if c.Durable && c.Dir == "" && dataDir == "" {
 		return errors.New("data_dir must be set when outbox.durable is true and outbox.dir is empty")
 	}
@@ -524,13 +524,13 @@ func (c OutboxConfig) validate(dataDir string) error {
 }
 
 // open returns the configured outbox.
-func (c OutboxConfig) open(dataDir string, stats *Stats, log *slog.Logger) (*Outbox, error) {
+func (c Config) Open(dataDir string, stats *Stats, log *slog.Logger) (*Outbox, error) {
 	if !c.Durable {
-		return NewOutbox(stats), nil
+		return New(stats), nil
 	}
 	dir := c.Dir
 	if dir == "" {
 		dir = filepath.Join(dataDir, "outbox")
 	}
-	return OpenOutbox(dir, c.Memory, stats, log)
+	return Open(dir, c.Memory, stats, log)
 }

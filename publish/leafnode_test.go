@@ -1,4 +1,4 @@
-package adapter
+package publish
 
 import (
 	"context"
@@ -52,7 +52,7 @@ func TestEmbeddedLeafNodeForwardsToHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	p, err := NewPublisher(nc, cfg, "edge1", nil, testLog(t))
+	p, err := New(nc, cfg, "edge1", nil, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,6 @@
-package adapter
+// Package outbox holds final statuses until NATS acknowledges them: in memory,
+// or in a segment log on disk that survives a restart (file.go).
+package outbox
 
 import (
 	"fmt"
@@ -27,7 +29,7 @@ type Outbox struct {
 }
 
 // NewOutbox returns an empty in-memory outbox; stats may be nil.
-func NewOutbox(stats *Stats) *Outbox {
+func New(stats *Stats) *Outbox {
 	if stats == nil {
 		stats = new(Stats)
 	}
@@ -37,7 +39,7 @@ func NewOutbox(stats *Stats) *Outbox {
 // OpenOutbox opens the durable outbox in dir, with what an earlier run
 // left unacknowledged first in line. At most memMax statuses are held in
 // memory; the rest wait on disk. Release it after the publisher stopped.
-func OpenOutbox(dir string, memMax int, stats *Stats, log *slog.Logger) (*Outbox, error) {
+func Open(dir string, memMax int, stats *Stats, log *slog.Logger) (*Outbox, error) {
 	if stats == nil {
 		stats = new(Stats)
 	}
@@ -56,17 +58,17 @@ func OpenOutbox(dir string, memMax int, stats *Stats, log *slog.Logger) (*Outbox
 
 // Push appends a status. Pushing after Close is a programming error and
 // panics, like sending on a closed channel. With a store, a status that
-// cannot be written stays in memory (counted in OutboxErrors).
+// cannot be written stays in memory (counted in Stats.Errors).
 func (o *Outbox) Push(cs mapping.CallStatus) {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		panic("adapter: push on closed outbox")
+		panic("outbox: push on closed outbox")
 	}
 	if o.store == nil {
 		o.items = append(o.items, cs)
 	} else if err := o.store.append(cs); err != nil {
-		o.stats.OutboxErrors.Add(1)
+		o.stats.Errors.Add(1)
 		o.log.Error("status kept in memory only", "call_id", cs.CallID, "err", err)
 		o.items = append(o.items, cs)
 	}
@@ -78,8 +80,8 @@ func (o *Outbox) Push(cs mapping.CallStatus) {
 // depth publishes the length to the stats; mu is held.
 func (o *Outbox) depth() {
 	n := int64(o.length())
-	o.stats.OutboxDepth.Store(n)
-	storeMax(&o.stats.OutboxMaxDepth, n)
+	o.stats.Depth.Store(n)
+	storeMax(&o.stats.MaxDepth, n)
 }
 
 func (o *Outbox) length() int {
@@ -148,7 +150,7 @@ func (o *Outbox) Pop() {
 	}
 	n := int64(o.length())
 	o.mu.Unlock()
-	o.stats.OutboxDepth.Store(n)
+	o.stats.Depth.Store(n)
 }
 
 // Len is the number of statuses waiting.

@@ -1,4 +1,4 @@
-package adapter
+package publish
 
 import (
 	"fmt"
@@ -70,7 +70,7 @@ func connOptions(c NATSConfig, log *slog.Logger) ([]nats.Option, error) {
 // of the same servers (the tail command).
 func ClientOptions(c NATSConfig) ([]nats.Option, error) {
 	var opts []nats.Option
-	password, token, err := c.secrets()
+	password, token, err := c.Secrets()
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}

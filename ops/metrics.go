@@ -1,4 +1,6 @@
-package adapter
+// Package ops is the operations side of the daemon: /healthz, /readyz
+// (Health) and /metrics (Metrics), served by one HTTP server.
+package ops
 
 import (
 	"sort"
@@ -15,7 +17,7 @@ import (
 // Metrics is the daemon's Prometheus instrumentation on its own registry
 // (no global state, so tests and two daemons in one process do not meet).
 // The hot path touches only pre-resolved counters; everything that already
-// exists as a counter elsewhere (Stats, the engine's mapping.Stats, the
+// exists as a counter elsewhere (the daemon's Counters, the engine's mapping.Stats, the
 // sources' wire counters) is read at scrape time by a collector instead of
 // being counted twice.
 //
@@ -33,10 +35,10 @@ type Metrics struct {
 	upVec         *prometheus.GaugeVec
 
 	srcMu   sync.Mutex
-	sources map[string]*sourceMetrics
+	sources map[string]*SourceMetrics
 
-	stats *Stats
-	descs collectorDescs
+	counters func() Counters
+	descs    collectorDescs
 
 	engMu  sync.Mutex
 	engine mapping.Stats
@@ -46,8 +48,9 @@ type Metrics struct {
 	wire   []wireSource
 }
 
-// sourceMetrics are one supervisor's pre-resolved series.
-type sourceMetrics struct {
+// SourceMetrics are one supervisor's pre-resolved series. A nil
+// *SourceMetrics records nothing.
+type SourceMetrics struct {
 	name       string
 	vec        *prometheus.CounterVec
 	received   [kindSlots]atomic.Pointer[counterRef] // resolved on first use
@@ -83,13 +86,28 @@ func lagBuckets() []float64 {
 	return []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 }
 
+// Counters are the daemon's counters kept elsewhere (the event queue, the
+// engine, the outbox, the publisher), read at scrape time.
+type Counters struct {
+	QueueLength     int64  // events waiting for the engine
+	QueueMaxLength  int64  // the most events that ever waited
+	EventsDropped   uint64 // events lost between a source and the engine
+	StatusesEmitted uint64 // final statuses the engine produced
+	OutboxLength    int64  // statuses waiting for NATS
+	OutboxMaxLength int64  // the most statuses that ever waited
+	PublishErrors   uint64 // failed publish attempts
+	StatusesDropped uint64 // statuses never acknowledged
+	SourceDowns     uint64 // source connection losses
+}
+
 // NewMetrics registers the daemon's metrics, plus the Go runtime and
-// process collectors, on a fresh registry. stats may be nil.
-func NewMetrics(stats *Stats) *Metrics {
-	if stats == nil {
-		stats = new(Stats)
+// process collectors, on a fresh registry. counters is read at every
+// scrape; nil reads zeros.
+func NewMetrics(counters func() Counters) *Metrics {
+	if counters == nil {
+		counters = func() Counters { return Counters{} }
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), stats: stats, sources: map[string]*sourceMetrics{}, descs: newCollectorDescs()}
+	m := &Metrics{reg: prometheus.NewRegistry(), counters: counters, sources: map[string]*SourceMetrics{}, descs: newCollectorDescs()}
 	m.published = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "callstatus_statuses_published_total",
 		Help: "Final call statuses acknowledged by NATS, by category and status.",
@@ -141,8 +159,8 @@ func NewMetrics(stats *Stats) *Metrics {
 // Registry is what /metrics serves.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// source returns name's series, resolving them on first use.
-func (m *Metrics) source(name string) *sourceMetrics {
+// Source returns name's series, resolving them on first use.
+func (m *Metrics) Source(name string) *SourceMetrics {
 	if m == nil {
 		return nil
 	}
@@ -151,7 +169,7 @@ func (m *Metrics) source(name string) *sourceMetrics {
 	if s, ok := m.sources[name]; ok {
 		return s
 	}
-	s := &sourceMetrics{
+	s := &SourceMetrics{
 		name:       name,
 		vec:        m.receivedVec,
 		lag:        m.lagVec.WithLabelValues(name),
@@ -162,10 +180,10 @@ func (m *Metrics) source(name string) *sourceMetrics {
 	return s
 }
 
-// received1 counts one event a source handed on; asteriskTime is the
+// Received counts one event a source handed on; asteriskTime is the
 // event's own timestamp (zero when Asterisk sent none) and now the moment
 // it was read.
-func (s *sourceMetrics) received1(ev mapping.Event, asteriskTime, now time.Time) {
+func (s *SourceMetrics) Received(ev mapping.Event, asteriskTime, now time.Time) {
 	if s == nil {
 		return
 	}
@@ -196,9 +214,9 @@ func (s *sourceMetrics) received1(ev mapping.Event, asteriskTime, now time.Time)
 	s.lag.Observe(lag)
 }
 
-// connected records the source's state; a connect after a loss counts as a
+// Connected records the source's state; a connect after a loss counts as a
 // reconnect.
-func (s *sourceMetrics) connected(up bool) {
+func (s *SourceMetrics) Connected(up bool) {
 	if s == nil {
 		return
 	}
@@ -213,9 +231,9 @@ func (s *sourceMetrics) connected(up bool) {
 	s.up.Set(0)
 }
 
-// publishedOK records one acknowledged status and how long its successful
+// PublishedOK records one acknowledged status and how long its successful
 // attempt took.
-func (m *Metrics) publishedOK(cs mapping.CallStatus, took time.Duration, now time.Time) {
+func (m *Metrics) PublishedOK(cs mapping.CallStatus, took time.Duration, now time.Time) {
 	if m == nil {
 		return
 	}
@@ -230,9 +248,9 @@ func (m *Metrics) publishedOK(cs mapping.CallStatus, took time.Duration, now tim
 	}
 }
 
-// engineState is the engine goroutine's periodic report: the machine is
+// EngineState is the engine goroutine's periodic report: the machine is
 // not safe to read from the scrape goroutine.
-func (m *Metrics) engineState(active int, st mapping.Stats) {
+func (m *Metrics) EngineState(active int, st mapping.Stats) {
 	if m == nil {
 		return
 	}
@@ -241,8 +259,8 @@ func (m *Metrics) engineState(active int, st mapping.Stats) {
 	m.engMu.Unlock()
 }
 
-// addWire registers a source's wire counters, read at scrape time.
-func (m *Metrics) addWire(name string, read func() WireStats) {
+// AddWire registers a source's wire counters, read at scrape time.
+func (m *Metrics) AddWire(name string, read func() WireStats) {
 	if m == nil {
 		return
 	}
@@ -314,16 +332,16 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
 	}
-	s, d := c.stats, c.descs
-	gauge(d.queue, float64(s.QueueDepth.Load()))
-	gauge(d.queueMax, float64(s.QueueMaxDepth.Load()))
-	counter(d.dropped, s.EventsDropped.Load())
-	counter(d.emitted, s.StatusesEmitted.Load())
-	gauge(d.outbox, float64(s.OutboxDepth.Load()))
-	gauge(d.outboxMax, float64(s.OutboxMaxDepth.Load()))
-	counter(d.pubErrors, s.PublishRetries.Load())
-	counter(d.statDropped, s.PublishDropped.Load())
-	counter(d.sourceDowns, s.SourceDowns.Load())
+	s, d := c.counters(), c.descs
+	gauge(d.queue, float64(s.QueueLength))
+	gauge(d.queueMax, float64(s.QueueMaxLength))
+	counter(d.dropped, s.EventsDropped)
+	counter(d.emitted, s.StatusesEmitted)
+	gauge(d.outbox, float64(s.OutboxLength))
+	gauge(d.outboxMax, float64(s.OutboxMaxLength))
+	counter(d.pubErrors, s.PublishErrors)
+	counter(d.statDropped, s.StatusesDropped)
+	counter(d.sourceDowns, s.SourceDowns)
 
 	c.engMu.Lock()
 	active, eng := c.active, c.engine

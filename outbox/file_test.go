@@ -1,4 +1,4 @@
-package adapter
+package outbox
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 
 func openTestOutbox(t *testing.T, dir string, memMax int, segMax int64) *Outbox {
 	t.Helper()
-	ob, err := OpenOutbox(dir, memMax, nil, testLog(t))
+	ob, err := Open(dir, memMax, nil, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

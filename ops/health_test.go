@@ -1,4 +1,4 @@
-package adapter
+package ops
 
 import (
 	"encoding/json"

@@ -1,4 +1,7 @@
-package adapter
+// Package publish puts final call statuses on NATS: the publisher that
+// drains the outbox, the client connection and its credentials, and the
+// embedded NATS server the daemon runs when no external one is set.
+package publish
 
 import (
 	"context"
@@ -6,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,7 +18,23 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/outbox"
 )
+
+// ErrPermanent marks a publish error that no retry can fix (a subject the
+// server does not let us publish on, a status over max_payload, a missing
+// stream the daemon may not create).
+// errors.Is(err, ErrPermanent) tells them; the message is the cause's.
+var ErrPermanent = errors.New("permanent publish error")
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string        { return e.err.Error() }
+func (e permanentError) Unwrap() error        { return e.err }
+func (e permanentError) Is(target error) bool { return target == ErrPermanent }
+
+// permanent marks err as one no retry can fix.
+func permanent(err error) error { return permanentError{err} }
 
 // Publisher puts call statuses on NATS: subject
 // <prefix>.<pbx>.<category>.<status>, the CallStatus as JSON body and the
@@ -28,14 +48,16 @@ type Publisher struct {
 	log   *slog.Logger
 	stats *Stats
 
-	metrics *Metrics // set by the daemon; nil records nothing
+	// OnPublished, when set, is told of every acknowledged status and
+	// how long its successful attempt took (the daemon's metrics).
+	OnPublished func(cs mapping.CallStatus, took time.Duration, now time.Time)
 
 	streamReady bool
 }
 
 // NewPublisher publishes on nc. pbx names the PBX in the subject when a
 // status carries none.
-func NewPublisher(nc *nats.Conn, cfg NATSConfig, pbx string, stats *Stats, log *slog.Logger) (*Publisher, error) {
+func New(nc *nats.Conn, cfg NATSConfig, pbx string, stats *Stats, log *slog.Logger) (*Publisher, error) {
 	if stats == nil {
 		stats = new(Stats)
 	}
@@ -73,7 +95,10 @@ func token(s string) string {
 	}, s)
 }
 
-// EnsureStream creates the stream when it is missing (and allowed to).
+// EnsureStream makes sure the stream exists: with nats.stream.create it
+// creates it when missing and updates the settings the daemon owns
+// (subjects, duplicate window, max age, replicas) when they differ;
+// without, it only checks that an admin made it.
 func (p *Publisher) EnsureStream(ctx context.Context) error {
 	if p.js == nil || p.streamReady {
 		return nil
@@ -81,25 +106,29 @@ func (p *Publisher) EnsureStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
 	defer cancel()
 	sc := p.cfg.Stream
-	_, err := p.js.Stream(ctx, sc.Name)
+	subject := p.cfg.SubjectPrefix + ".>"
+	st, err := p.js.Stream(ctx, sc.Name)
 	switch {
 	case err == nil:
+		if sc.Create {
+			p.updateStream(ctx, st.CachedInfo().Config)
+		}
 	case errors.Is(err, jetstream.ErrStreamNotFound) && sc.Create:
 		_, err = p.js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:        sc.Name,
 			Description: "callstatus: one final status per call",
-			Subjects:    []string{p.cfg.SubjectPrefix + ".>"},
+			Subjects:    []string{subject},
 			Storage:     jetstream.FileStorage,
 			Duplicates:  sc.Duplicates,
 			MaxAge:      sc.MaxAge,
 			Replicas:    sc.Replicas,
 		})
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("nats: create stream %q on %s.>: %w", sc.Name, p.cfg.SubjectPrefix, err)
+			return fmt.Errorf("nats: create stream %q on %s: %w", sc.Name, subject, err)
 		}
-		p.log.Info("created stream", "stream", sc.Name, "subjects", p.cfg.SubjectPrefix+".>", "duplicates", sc.Duplicates)
+		p.log.Info("created stream", "stream", sc.Name, "subjects", subject, "duplicates", sc.Duplicates)
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return fmt.Errorf("nats: stream %q not found and nats.stream.create is false", sc.Name)
+		return permanent(fmt.Errorf("nats: stream %q not found and nats.stream.create is false", sc.Name))
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled):
 		return fmt.Errorf("nats: JetStream is not enabled on the server (set nats.jetstream: false for core NATS): %w", err)
 	default:
@@ -107,6 +136,29 @@ func (p *Publisher) EnsureStream(ctx context.Context) error {
 	}
 	p.streamReady = true
 	return nil
+}
+
+// updateStream brings an existing stream's settings that the daemon owns
+// in line with the config, keeping anything else an admin set (more
+// subjects, limits). A refused update is logged, not fatal: the stream
+// works as it is.
+func (p *Publisher) updateStream(ctx context.Context, cur jetstream.StreamConfig) {
+	sc := p.cfg.Stream
+	subject := p.cfg.SubjectPrefix + ".>"
+	want := cur
+	if !slices.Contains(want.Subjects, subject) {
+		want.Subjects = append(slices.Clone(want.Subjects), subject)
+	}
+	want.Duplicates, want.MaxAge, want.Replicas = sc.Duplicates, sc.MaxAge, sc.Replicas
+	if slices.Equal(want.Subjects, cur.Subjects) && want.Duplicates == cur.Duplicates && want.MaxAge == cur.MaxAge && want.Replicas == cur.Replicas {
+		return
+	}
+	if _, err := p.js.UpdateStream(ctx, want); err != nil {
+		p.log.Warn("stream settings differ from the config and could not be updated", "stream", sc.Name, "err", err)
+		return
+	}
+	p.log.Info("updated stream", "stream", sc.Name, "subjects", want.Subjects, "duplicates", want.Duplicates,
+		"max_age", want.MaxAge, "replicas", want.Replicas)
 }
 
 // Publish makes one attempt: JetStream publish and wait for the ack, or
@@ -150,12 +202,17 @@ func (p *Publisher) Publish(ctx context.Context, cs mapping.CallStatus) error {
 // acknowledged, and returns once the outbox is closed and empty, or when
 // ctx ends (the shutdown deadline): what is left then is the caller's to
 // count.
-func (p *Publisher) Run(ctx context.Context, ob *Outbox) error {
+func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	b.MaxInterval = p.cfg.RetryMax
 	b.MaxElapsedTime = 0
 	b.Reset()
+	// The stream exists before the first call, so a consumer can bind
+	// to it at once; a failure here is retried at the first publish.
+	if err := p.EnsureStream(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("stream not ready at start; retrying at the first publish", "stream", p.cfg.Stream.Name, "err", err)
+	}
 	failing := ""
 	failedSince := time.Time{}
 	for {
@@ -176,7 +233,9 @@ func (p *Publisher) Run(ctx context.Context, ob *Outbox) error {
 		if err == nil {
 			ob.Pop()
 			p.stats.Published.Add(1)
-			p.metrics.publishedOK(cs, time.Since(t0), time.Now())
+			if p.OnPublished != nil {
+				p.OnPublished(cs, time.Since(t0), time.Now())
+			}
 			b.Reset()
 			if failing != "" {
 				p.log.Info("publishing again", "failed_for", time.Since(failedSince).Round(time.Millisecond))
@@ -187,7 +246,7 @@ func (p *Publisher) Run(ctx context.Context, ob *Outbox) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		p.stats.PublishRetries.Add(1)
+		p.stats.Retries.Add(1)
 		if failing == "" {
 			failedSince = time.Now()
 		}

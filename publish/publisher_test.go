@@ -1,4 +1,4 @@
-package adapter
+package publish
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/outbox"
 )
 
 func testNATSConfig(jet bool) NATSConfig {
@@ -37,7 +38,7 @@ func TestPublish(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := NewPublisher(nc, cfg, "default", nil, testLog(t))
+			p, err := New(nc, cfg, "default", nil, testLog(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +118,7 @@ func TestJetStreamDedupesByCallID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	p, err := NewPublisher(nc, cfg, "pbx1", nil, testLog(t))
+	p, err := New(nc, cfg, "pbx1", nil, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestStreamNotCreatedWhenCreateIsFalse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	p, _ := NewPublisher(nc, cfg, "pbx1", nil, nil)
+	p, _ := New(nc, cfg, "pbx1", nil, nil)
 	err = p.Publish(context.Background(), sampleStatus(1))
 	if err == nil || err.Error() != `nats: stream "CALLSTATUS" not found and nats.stream.create is false` {
 		t.Errorf("err = %v", err)
@@ -204,11 +205,11 @@ func TestPublisherRetriesUntilServerIsBack(t *testing.T) {
 			watch()
 
 			stats := new(Stats)
-			p, err := NewPublisher(nc, cfg, "pbx1", stats, testLog(t))
+			p, err := New(nc, cfg, "pbx1", stats, testLog(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			ob := NewOutbox(stats)
+			ob := outbox.New(nil)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- p.Run(ctx, ob) }()
@@ -228,7 +229,7 @@ func TestPublisherRetriesUntilServerIsBack(t *testing.T) {
 			if n := stats.Published.Load(); n != 3 {
 				t.Fatalf("published %d while the server was down", n)
 			}
-			if stats.PublishRetries.Load() == 0 {
+			if stats.Retries.Load() == 0 {
 				t.Errorf("no retries counted")
 			}
 			e2 := startNATS(t, port, store)

@@ -1,10 +1,12 @@
-package adapter
+package publish
 
 import (
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/callstatus/callstatus/secret"
 )
 
 // NATSConfig says where statuses go. With no URLs the daemon runs its own
@@ -125,7 +127,7 @@ func (c NATSConfig) Validate() error {
 	if err := validToken(c.SubjectPrefix, true); err != nil {
 		return fmt.Errorf("nats.subject_prefix %w, got %q", err, c.SubjectPrefix)
 	}
-	password, token, err := c.secrets()
+	password, token, err := c.Secrets()
 	if err != nil {
 		return err
 	}
@@ -185,12 +187,12 @@ func (c NATSConfig) Validate() error {
 	return nil
 }
 
-// secrets returns the password and token, read from their files when set.
-func (c NATSConfig) secrets() (password, token string, err error) {
-	if password, err = secret(c.Password, c.PasswordFile, "nats.password"); err != nil {
+// Secrets returns the password and token, read from their files when set.
+func (c NATSConfig) Secrets() (password, token string, err error) {
+	if password, err = secret.Read(c.Password, c.PasswordFile, "nats.password"); err != nil {
 		return "", "", err
 	}
-	if token, err = secret(c.Token, c.TokenFile, "nats.token"); err != nil {
+	if token, err = secret.Read(c.Token, c.TokenFile, "nats.token"); err != nil {
 		return "", "", err
 	}
 	return password, token, nil
