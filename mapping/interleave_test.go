@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/callstatus/callstatus/adapter"
-	"github.com/callstatus/callstatus/lab"
+	"github.com/callstatus/callstatus/lab/labrules"
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/replay"
 )
 
 // loadScenario reads one recording (AMI and ARI merged as the replay does)
@@ -17,7 +17,7 @@ import (
 func loadScenario(t *testing.T, base string) []mapping.Event {
 	t.Helper()
 	var out []mapping.Event
-	err := adapter.ReadRecordings([]string{base + ".ami", base + ".ari.jsonl"}, func(e mapping.Event) error {
+	_, err := replay.Read(replay.Options{Strict: true}, []string{base + ".ami", base + ".ari.jsonl"}, func(e mapping.Event) error {
 		out = append(out, e)
 		return nil
 	})
@@ -47,7 +47,7 @@ func TestRandomInterleavingsOfIndependentCalls(t *testing.T) {
 	var want []mapping.CallStatus
 	for _, mf := range manifests {
 		events := loadScenario(t, strings.TrimSuffix(mf, ".manifest.json"))
-		m := mapping.New(lab.Rules())
+		m := mapping.New(labrules.Rules())
 		for _, e := range events {
 			want = append(want, m.Apply(e)...)
 		}
@@ -60,7 +60,7 @@ func TestRandomInterleavingsOfIndependentCalls(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		pos := make([]int, len(streams))
-		m := mapping.New(lab.Rules())
+		m := mapping.New(labrules.Rules())
 		var got []mapping.CallStatus
 		for {
 			var live []int
