@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/callstatus/callstatus/publish"
 )
 
 // natsCluster is n embedded nats-servers on loopback, clustered over
@@ -44,7 +46,7 @@ func startCluster(t *testing.T, n int) *natsCluster {
 			t.Fatal(err)
 		}
 		if testing.Verbose() {
-			s.SetLoggerV2(serverLogger{testLog(t).With("server", opts.ServerName)}, false, false, false)
+			s.SetLoggerV2(publish.ServerLogger{Log: testLog(t).With("server", opts.ServerName)}, false, false, false)
 		}
 		go s.Start()
 		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
@@ -222,6 +224,9 @@ func waitAttached(t *testing.T, p *fakePBX, n int) {
 // once: statuses published while the node died are retried (same
 // Nats-Msg-Id, so a retry of a status that had been stored is dropped).
 func TestClusterNodeLossLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: slow, not in make unit (-short)")
+	}
 	cl := startCluster(t, 3)
 	pbx := startFakePBX(t, "callstatus", "s3cret")
 	cfg := clusterDaemonConfig(t, cl.urls(), 3, pbx.addr())
@@ -241,7 +246,7 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		if i == burstAt {
-			eventually(t, 10*time.Second, "first statuses published", func() bool { return d.Stats().Published.Load() > 50 })
+			eventually(t, 10*time.Second, "first statuses published", func() bool { return d.Stats().Publish.Published.Load() > 50 })
 			// The harshest loss: the daemon's server also leads the
 			// stream, so the kill forces a reconnect and an election.
 			killed = cl.serverOf(cfg.NATS.Name)
@@ -252,11 +257,11 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 		}
 		if i == killAt {
 			t.Logf("shutting down %s (the daemon's server; stream leader %s) after %d published, %d queued",
-				killed.Name(), cl.streamLeader(cfg.NATS.Stream.Name), d.Stats().Published.Load(), d.Stats().OutboxDepth.Load())
+				killed.Name(), cl.streamLeader(cfg.NATS.Stream.Name), d.Stats().Publish.Published.Load(), d.Stats().Outbox.Depth.Load())
 			killed.Shutdown()
 		}
 	}
-	eventually(t, 60*time.Second, "all statuses published", func() bool { return d.Stats().Published.Load() >= calls })
+	eventually(t, 60*time.Second, "all statuses published", func() bool { return d.Stats().Publish.Published.Load() >= calls })
 	if now := cl.serverOf(cfg.NATS.Name); now == nil || now == killed {
 		t.Errorf("daemon not reconnected to another node (on %v)", now)
 	}
@@ -271,7 +276,7 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 	}
 	ids := streamIDs(t, live, cfg.NATS.Stream.Name, calls)
 	checkExactlyOnce(t, ids, want)
-	t.Logf("published %d, publish retries %d, dropped %d", d.Stats().Published.Load(), d.Stats().PublishRetries.Load(), d.Stats().PublishDropped.Load())
+	t.Logf("published %d, publish retries %d, dropped %d", d.Stats().Publish.Published.Load(), d.Stats().Publish.Retries.Load(), d.Stats().PublishDropped.Load())
 
 	// The stream really is replicated three ways.
 	nc, err := nats.Connect(live)
@@ -315,11 +320,11 @@ func activeActive(t *testing.T, urls []string, replicas, calls int, lag, window 
 		time.Sleep(5 * time.Millisecond)
 	}
 	for i, d := range ds {
-		eventually(t, 30*time.Second, fmt.Sprintf("daemon %d published all", i+1), func() bool { return d.Stats().Published.Load() >= uint64(calls) })
+		eventually(t, 30*time.Second, fmt.Sprintf("daemon %d published all", i+1), func() bool { return d.Stats().Publish.Published.Load() >= uint64(calls) })
 		if err := stops[i](); err != nil {
 			t.Fatal(err)
 		}
-		published[i] = d.Stats().Published.Load()
+		published[i] = d.Stats().Publish.Published.Load()
 	}
 	// Both published everything; the stream decides what it keeps.
 	nc, err := nats.Connect(urls[0])
@@ -343,9 +348,12 @@ func activeActive(t *testing.T, urls []string, replicas, calls int, lag, window 
 // first, publish every status twice; with the duplicate window (2 m by
 // default) longer than that skew, the R3 stream holds each status once.
 func TestClusterActiveActiveDedupes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: slow, not in make unit (-short)")
+	}
 	cl := startCluster(t, 3)
 	const calls = 100
-	ids, want, pub := activeActive(t, cl.urls(), 3, calls, 500*time.Millisecond, DefaultNATSConfig().Stream.Duplicates)
+	ids, want, pub := activeActive(t, cl.urls(), 3, calls, 500*time.Millisecond, publish.DefaultNATSConfig().Stream.Duplicates)
 	checkExactlyOnce(t, ids, want)
 	if pub[0] != calls || pub[1] != calls {
 		t.Errorf("published %v, want %d each (dedupe is the stream's, not the daemons')", pub, calls)
@@ -357,6 +365,9 @@ func TestClusterActiveActiveDedupes(t *testing.T) {
 // nats.stream.duplicates defaults to minutes, far above any plausible
 // lag between two daemons reading the same PBX.
 func TestActiveActiveWindowShorterThanSkewDuplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: slow, not in make unit (-short)")
+	}
 	e := startNATS(t, -1, t.TempDir())
 	const calls = 20
 	ids, _, _ := activeActive(t, []string{e.Server.ClientURL()}, 1, calls, 1500*time.Millisecond, 200*time.Millisecond)

@@ -14,6 +14,8 @@ import (
 	"github.com/callstatus/callstatus/ami"
 	"github.com/callstatus/callstatus/ari"
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/ops"
+	"github.com/callstatus/callstatus/publish"
 )
 
 // Daemon is one running callstatusd: sources, engine, publisher and
@@ -26,8 +28,8 @@ type Daemon struct {
 	now     func() time.Time
 
 	// Operations: /metrics, /readyz (httpserver.go).
-	metrics  *Metrics
-	health   *Health
+	metrics  *ops.Metrics
+	health   *ops.Health
 	httpAddr atomic.Pointer[string]
 }
 
@@ -43,7 +45,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	}
 	log = orDiscard(log)
 	d := &Daemon{cfg: cfg, log: log, now: time.Now}
-	d.metrics = NewMetrics(&d.stats)
+	d.metrics = ops.NewMetrics(d.stats.Counters)
 	if cfg.AMI.Enabled {
 		ac, err := cfg.AMI.Source()
 		if err != nil {
@@ -55,7 +57,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 			s = &snapshotSource{Source: s, list: src.Snapshot, source: mapping.SourceAMI, log: log.With("source", "ami")}
 		}
 		d.sources = append(d.sources, namedSource{"ami", s})
-		d.metrics.addWire("ami", amiWire(src))
+		d.metrics.AddWire("ami", amiWire(src))
 	}
 	if cfg.ARI.Enabled {
 		ac, err := cfg.ARI.Source()
@@ -68,9 +70,9 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 			s = &snapshotSource{Source: s, list: src.Channels, source: mapping.SourceARI, log: log.With("source", "ari")}
 		}
 		d.sources = append(d.sources, namedSource{"ari", s})
-		d.metrics.addWire("ari", ariWire(src))
+		d.metrics.AddWire("ari", ariWire(src))
 	}
-	d.health = NewHealth(d.sourceNames()...)
+	d.health = ops.NewHealth(d.sourceNames()...)
 	return d, nil
 }
 
@@ -93,13 +95,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // server stops.
 func (d *Daemon) Run(ctx context.Context) error {
 	cfg, log := d.cfg, d.log
+	// First of all: a second daemon on the same data_dir must not touch
+	// its outbox, its NATS store or its ports.
+	unlock, err := cfg.lockState()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	stopHTTP, err := d.startHTTP()
 	if err != nil {
 		return err
 	}
 	defer stopHTTP()
 
-	ob, err := cfg.Outbox.open(cfg.DataDir, &d.stats, log)
+	ob, err := cfg.Outbox.Open(cfg.DataDir, &d.stats.Outbox, log)
 	if err != nil {
 		return err
 	}
@@ -109,29 +118,29 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 
-	var emb *Embedded
+	var emb *publish.Embedded
 	var nc *nats.Conn
 	if cfg.NATS.UseEmbedded() {
-		emb, err = StartEmbedded(cfg.NATS.Embedded, cfg.DataDir, log)
+		emb, err = publish.StartEmbedded(cfg.NATS.Embedded, cfg.DataDir, log)
 		if err != nil {
 			return err
 		}
 		defer emb.Shutdown()
 		nc, err = emb.Connect(cfg.NATS, log)
 	} else {
-		nc, err = Connect(cfg.NATS, log)
+		nc, err = publish.Connect(cfg.NATS, log)
 	}
 	if err != nil {
 		return err
 	}
 	defer drain(nc, cfg.NATS.FlushTimeout, log)
-	d.health.SetNATS(natsProbe(nc))
+	d.health.SetNATS(publish.Probe(nc))
 
-	pub, err := NewPublisher(nc, cfg.NATS, cfg.Mapping.PBXID, &d.stats, log)
+	pub, err := publish.New(nc, cfg.NATS, cfg.Mapping.PBXID, &d.stats.Publish, log)
 	if err != nil {
 		return err
 	}
-	pub.metrics = d.metrics
+	pub.OnPublished = d.metrics.PublishedOK
 	q := newEventQueue(&d.stats, log)
 	eng := &engine{
 		m:     mapping.New(cfg.Mapping),
@@ -169,7 +178,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error {
 			defer srcWG.Done()
 			s := supervisor{name: ns.name, src: ns.src, out: q.In(), log: log, retry: cfg.Reconnect.retry(), stats: &d.stats, now: d.now,
-				metrics: d.metrics.source(ns.name), health: d.health}
+				metrics: d.metrics.Source(ns.name), health: d.health}
 			return s.run(gctx)
 		})
 	}
@@ -201,7 +210,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	log.Info("callstatusd stopped",
 		"events", d.stats.EventsApplied.Load(), "statuses", d.stats.StatusesEmitted.Load(),
-		"published", d.stats.Published.Load(), "dropped_events", d.stats.EventsDropped.Load(),
+		"published", d.stats.Publish.Published.Load(), "dropped_events", d.stats.EventsDropped.Load(),
 		"dropped_statuses", d.stats.PublishDropped.Load())
 	return err
 }

@@ -132,8 +132,8 @@ func TestDaemonPublishesToEmbeddedNATS(t *testing.T) {
 		t.Fatal("Run did not stop")
 	}
 	st := d.Stats()
-	if st.Published.Load() != 3 || st.EventsDropped.Load() != 0 || st.PublishDropped.Load() != 0 {
-		t.Errorf("stats: published %d dropped events %d dropped statuses %d", st.Published.Load(), st.EventsDropped.Load(), st.PublishDropped.Load())
+	if st.Publish.Published.Load() != 3 || st.EventsDropped.Load() != 0 || st.PublishDropped.Load() != 0 {
+		t.Errorf("stats: published %d dropped events %d dropped statuses %d", st.Publish.Published.Load(), st.EventsDropped.Load(), st.PublishDropped.Load())
 	}
 }
 
@@ -157,8 +157,8 @@ func TestDaemonShutdownFlushesQueuedWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := d.Stats()
-	if st.Published.Load() != 200 {
-		t.Errorf("published %d of 200 (applied %d, emitted %d)", st.Published.Load(), st.EventsApplied.Load(), st.StatusesEmitted.Load())
+	if st.Publish.Published.Load() != 200 {
+		t.Errorf("published %d of 200 (applied %d, emitted %d)", st.Publish.Published.Load(), st.EventsApplied.Load(), st.StatusesEmitted.Load())
 	}
 }
 

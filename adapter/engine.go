@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/ops"
+	"github.com/callstatus/callstatus/outbox"
 )
 
 // engine is the one goroutine that owns the mapping.Machine: it applies
@@ -13,13 +15,13 @@ import (
 type engine struct {
 	m     *mapping.Machine
 	in    <-chan []mapping.Event
-	ob    *Outbox
+	ob    *outbox.Outbox
 	every time.Duration
 	stats *Stats
 	log   *slog.Logger
 	now   func() time.Time
 
-	metrics *Metrics // nil records nothing
+	metrics *ops.Metrics // nil records nothing
 }
 
 // run returns when in is closed and drained; it does not watch a context
@@ -31,7 +33,7 @@ func (e *engine) run() {
 		select {
 		case batch, ok := <-e.in:
 			if !ok {
-				e.metrics.engineState(e.m.Active(), e.m.Stats())
+				e.metrics.EngineState(e.m.Active(), e.m.Stats())
 				if n := e.m.Active(); n > 0 {
 					e.log.Info("stopping with calls in flight; they are not reported", "calls", n)
 				}
@@ -45,7 +47,7 @@ func (e *engine) run() {
 			e.push(e.m.Sweep(e.now()))
 			// The machine is this goroutine's alone: report it for
 			// /metrics once per sweep rather than share it.
-			e.metrics.engineState(e.m.Active(), e.m.Stats())
+			e.metrics.EngineState(e.m.Active(), e.m.Stats())
 		}
 	}
 }

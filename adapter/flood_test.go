@@ -142,6 +142,9 @@ func engineCounter(t *testing.T, d *Daemon, name string) float64 {
 // and the statuses wait in the durable outbox on disk with memory bounded.
 // Not parallel: it measures the process heap.
 func TestFloodStaysBoundedAndReadable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("flood test: slow, not in make unit (-short)")
+	}
 	const endless, short, maxCalls, outboxMem = 40000, 20000, 1000, 512
 	chunks, frames := floodStream(endless, short, 200)
 	pbx := startFloodAMI(t, chunks)
@@ -223,15 +226,15 @@ func TestFloodStaysBoundedAndReadable(t *testing.T) {
 	retained := int64(after.HeapAlloc) - int64(base.HeapAlloc)
 	t.Logf("%d frames (%d calls) written in %s, longest write %s; queue max depth %d; heap: peak %d MB, retained %d MB; outbox %d (%d on disk)",
 		frames, endless+short, took.Round(time.Millisecond), stall.Round(time.Millisecond), st.QueueMaxDepth.Load(),
-		peak.Load()>>20, retained>>20, st.OutboxDepth.Load(), st.OutboxSpilled.Load())
+		peak.Load()>>20, retained>>20, st.Outbox.Depth.Load(), st.Outbox.Spilled.Load())
 	if stall > 5*time.Second {
 		t.Errorf("a write of the PBX stalled for %s: the daemon stopped reading AMI", stall)
 	}
 	if st.EventsDropped.Load() != 0 {
 		t.Errorf("%d events dropped", st.EventsDropped.Load())
 	}
-	if st.OutboxDepth.Load() != int64(short+endless) || st.OutboxSpilled.Load() < int64(short+endless-outboxMem) {
-		t.Errorf("outbox %d (%d on disk), want all %d statuses waiting, all but %d on disk", st.OutboxDepth.Load(), st.OutboxSpilled.Load(), short+endless, outboxMem)
+	if st.Outbox.Depth.Load() != int64(short+endless) || st.Outbox.Spilled.Load() < int64(short+endless-outboxMem) {
+		t.Errorf("outbox %d (%d on disk), want all %d statuses waiting, all but %d on disk", st.Outbox.Depth.Load(), st.Outbox.Spilled.Load(), short+endless, outboxMem)
 	}
 	// What stays in memory: at most max_calls calls, max_calls remembered
 	// channels and outbox.memory statuses, a few MB; not the 60000 calls.

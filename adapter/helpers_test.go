@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/publish"
 )
 
 // testLog logs to the test output when -v is given.
@@ -34,9 +35,9 @@ func freePort(t *testing.T) int {
 }
 
 // startNATS runs an embedded JetStream server for one test.
-func startNATS(t *testing.T, port int, store string) *Embedded {
+func startNATS(t *testing.T, port int, store string) *publish.Embedded {
 	t.Helper()
-	e, err := StartEmbedded(EmbeddedConfig{Host: "127.0.0.1", Port: port, Listen: true, StoreDir: store}, "", testLog(t))
+	e, err := publish.StartEmbedded(publish.EmbeddedConfig{Host: "127.0.0.1", Port: port, Listen: true, StoreDir: store}, "", testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+
+	"github.com/callstatus/callstatus/publish"
 )
 
 // lockedBuffer is a log sink the daemon's goroutines write to while the
@@ -80,8 +82,8 @@ func startSecureNATS(t *testing.T, edit func(*server.Options)) *server.Server {
 // secrets that must never reach the log.
 type natsAuthCase struct {
 	server  func(*server.Options)
-	good    func(*NATSConfig)
-	bad     func(*NATSConfig)
+	good    func(*publish.NATSConfig)
+	bad     func(*publish.NATSConfig)
 	refused string // in the error of a refused connect
 	secrets []string
 }
@@ -109,11 +111,11 @@ func tlsCase(t *testing.T) natsAuthCase {
 	}
 	return natsAuthCase{
 		server: func(o *server.Options) { o.TLS, o.TLSVerify, o.TLSConfig, o.TLSTimeout = true, true, tc, 2 },
-		good: func(c *NATSConfig) {
-			c.TLS = TLSConfig{CAFile: pki.CAFile, CertFile: cliCert, KeyFile: cliKey}
+		good: func(c *publish.NATSConfig) {
+			c.TLS = publish.TLSConfig{CAFile: pki.CAFile, CertFile: cliCert, KeyFile: cliKey}
 		},
-		bad: func(c *NATSConfig) {
-			c.TLS = TLSConfig{CAFile: pki.CAFile, CertFile: strangerCert, KeyFile: strangerKey}
+		bad: func(c *publish.NATSConfig) {
+			c.TLS = publish.TLSConfig{CAFile: pki.CAFile, CertFile: strangerCert, KeyFile: strangerKey}
 		},
 		refused: "tls", // an alert or a closed connection, depending on timing
 	}
@@ -127,8 +129,8 @@ func nkeyCase(t *testing.T) natsAuthCase {
 	sseed, _ := stranger.Seed()
 	return natsAuthCase{
 		server:  func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} },
-		good:    func(c *NATSConfig) { c.NKeyFile = writeSecret(t, "user.nk", seed) },
-		bad:     func(c *NATSConfig) { c.NKeyFile = writeSecret(t, "stranger.nk", sseed) },
+		good:    func(c *publish.NATSConfig) { c.NKeyFile = writeSecret(t, "user.nk", seed) },
+		bad:     func(c *publish.NATSConfig) { c.NKeyFile = writeSecret(t, "stranger.nk", sseed) },
 		refused: "Authorization Violation",
 		secrets: []string{string(seed), string(sseed)},
 	}
@@ -139,10 +141,10 @@ func userCase(t *testing.T) natsAuthCase {
 		server: func(o *server.Options) {
 			o.Users = []*server.User{{Username: "callstatusd", Password: "nats-pw-9f2c"}}
 		},
-		good: func(c *NATSConfig) {
+		good: func(c *publish.NATSConfig) {
 			c.User, c.PasswordFile = "callstatusd", writeSecret(t, "nats-password", []byte("nats-pw-9f2c\n"))
 		},
-		bad:     func(c *NATSConfig) { c.User, c.Password = "callstatusd", "wrong-pw-77aa" },
+		bad:     func(c *publish.NATSConfig) { c.User, c.Password = "callstatusd", "wrong-pw-77aa" },
 		refused: "Authorization Violation",
 		secrets: []string{"nats-pw-9f2c", "wrong-pw-77aa"},
 	}
@@ -151,8 +153,8 @@ func userCase(t *testing.T) natsAuthCase {
 func tokenCase(t *testing.T) natsAuthCase {
 	return natsAuthCase{
 		server:  func(o *server.Options) { o.Authorization = "tok-31b7e" },
-		good:    func(c *NATSConfig) { c.Token = "tok-31b7e" },
-		bad:     func(c *NATSConfig) { c.TokenFile = writeSecret(t, "token", []byte("tok-wrong-55")) },
+		good:    func(c *publish.NATSConfig) { c.Token = "tok-31b7e" },
+		bad:     func(c *publish.NATSConfig) { c.TokenFile = writeSecret(t, "token", []byte("tok-wrong-55")) },
 		refused: "Authorization Violation",
 		secrets: []string{"tok-31b7e", "tok-wrong-55"},
 	}
@@ -211,8 +213,8 @@ func credsCase(t *testing.T) natsAuthCase {
 			o.AccountResolver = resolver
 			o.SystemAccount = sysPub
 		},
-		good:    func(c *NATSConfig) { c.CredentialsFile = writeSecret(t, "callstatusd.creds", good) },
-		bad:     func(c *NATSConfig) { c.CredentialsFile = writeSecret(t, "rogue.creds", bad) },
+		good:    func(c *publish.NATSConfig) { c.CredentialsFile = writeSecret(t, "callstatusd.creds", good) },
+		bad:     func(c *publish.NATSConfig) { c.CredentialsFile = writeSecret(t, "rogue.creds", bad) },
 		refused: "Authorization Violation",
 		secrets: []string{seedOf(t, good), seedOf(t, bad)},
 	}
@@ -245,9 +247,9 @@ func TestNATSAuthAndTLS(t *testing.T) {
 			srv := startSecureNATS(t, tc.server)
 			url := srv.ClientURL()
 
-			bad := DefaultNATSConfig()
+			bad := publish.DefaultNATSConfig()
 			tc.bad(&bad)
-			opts, err := ClientOptions(bad)
+			opts, err := publish.ClientOptions(bad)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,13 +271,13 @@ func TestNATSAuthAndTLS(t *testing.T) {
 			stop := runDaemon(t, d)
 			waitAttached(t, pbx, 1)
 			pbx.emit(amiInboundAnswered("1700000000.0", time.Now().UTC()))
-			eventually(t, 10*time.Second, "status published", func() bool { return d.Stats().Published.Load() == 1 })
+			eventually(t, 10*time.Second, "status published", func() bool { return d.Stats().Publish.Published.Load() == 1 })
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
 
 			// Read it back with the same credentials.
-			opts, err = ClientOptions(cfg.NATS)
+			opts, err = publish.ClientOptions(cfg.NATS)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -353,13 +355,13 @@ func TestNATSAuthFixedOnServerLater(t *testing.T) {
 	waitAttached(t, pbx, 1)
 	pbx.emit(amiInboundAnswered("1700000001.0", time.Now().UTC()))
 	eventually(t, 10*time.Second, "refusal logged and publish retried", func() bool {
-		return strings.Contains(buf.String(), "Authorization Violation") && d.Stats().PublishRetries.Load() > 0
+		return strings.Contains(buf.String(), "Authorization Violation") && d.Stats().Publish.Retries.Load() > 0
 	})
 	time.Sleep(2500 * time.Millisecond) // two more refused attempts (1 s apart): past nats.go's "same auth error twice"
 	if err := srv.ReloadOptions(opts("new-pw", srv.Addr().(*net.TCPAddr).Port)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "status published after the server accepted", func() bool { return d.Stats().Published.Load() == 1 })
+	eventually(t, 15*time.Second, "status published after the server accepted", func() bool { return d.Stats().Publish.Published.Load() == 1 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

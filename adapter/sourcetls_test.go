@@ -27,7 +27,7 @@ func TestDaemonAMIOverTLS(t *testing.T) {
 		d, stop := startDaemon(t, cfg)
 		waitAttached(t, pbx, 1)
 		pbx.emit(amiInboundAnswered("1700000002.0", time.Now().UTC()))
-		eventually(t, 10*time.Second, "status published over a TLS source", func() bool { return d.Stats().Published.Load() == 1 })
+		eventually(t, 10*time.Second, "status published over a TLS source", func() bool { return d.Stats().Publish.Published.Load() == 1 })
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,15 @@
 package adapter
 
-import "sync/atomic"
+import (
+	"sync/atomic"
 
-// Stats holds the daemon's counters. Metrics (a later issue) read them; the
-// fields are atomics so any goroutine may update them without a lock.
+	"github.com/callstatus/callstatus/ops"
+	"github.com/callstatus/callstatus/outbox"
+	"github.com/callstatus/callstatus/publish"
+)
+
+// Stats holds the daemon's counters; /metrics reads them. The fields are
+// atomics so any goroutine may update them without a lock.
 type Stats struct {
 	EventsIn        atomic.Uint64 // events handed to the engine queue by sources
 	EventsApplied   atomic.Uint64 // events the engine applied
@@ -11,15 +17,27 @@ type Stats struct {
 	QueueDepth      atomic.Int64  // events waiting for the engine now
 	QueueMaxDepth   atomic.Int64  // the most events that ever waited
 	StatusesEmitted atomic.Uint64 // final statuses from the engine
-	Published       atomic.Uint64 // statuses acknowledged by NATS
-	PublishRetries  atomic.Uint64 // failed publish attempts that were retried
 	PublishDropped  atomic.Uint64 // statuses never acknowledged (shutdown deadline)
-	OutboxDepth     atomic.Int64  // statuses waiting for the publisher now
-	OutboxMaxDepth  atomic.Int64
-	OutboxSpilled   atomic.Int64  // of those, statuses waiting on disk only (durable outbox past its memory)
-	OutboxErrors    atomic.Uint64 // durable outbox file errors (a status kept in memory, or an unreadable record)
 	SourceDowns     atomic.Uint64 // source connection losses
 	SourceUps       atomic.Uint64 // source (re)connections
+
+	Outbox  outbox.Stats  // the outbox's own counters
+	Publish publish.Stats // the publisher's own counters
+}
+
+// Counters reads the counters /metrics exposes.
+func (s *Stats) Counters() ops.Counters {
+	return ops.Counters{
+		QueueLength:     s.QueueDepth.Load(),
+		QueueMaxLength:  s.QueueMaxDepth.Load(),
+		EventsDropped:   s.EventsDropped.Load(),
+		StatusesEmitted: s.StatusesEmitted.Load(),
+		OutboxLength:    s.Outbox.Depth.Load(),
+		OutboxMaxLength: s.Outbox.MaxDepth.Load(),
+		PublishErrors:   s.Publish.Retries.Load(),
+		StatusesDropped: s.PublishDropped.Load(),
+		SourceDowns:     s.SourceDowns.Load(),
+	}
 }
 
 // storeMax raises m to v when v is larger.

@@ -9,6 +9,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/ops"
 )
 
 // Source is one connection to the PBX that yields mapping events (the AMI
@@ -70,8 +71,8 @@ type supervisor struct {
 	stats *Stats
 	now   func() time.Time
 
-	metrics *sourceMetrics // nil records nothing
-	health  *Health
+	metrics *ops.SourceMetrics // nil records nothing
+	health  *ops.Health
 }
 
 type srcState int
@@ -100,7 +101,7 @@ func (s *supervisor) run(ctx context.Context) error {
 			state = stateDown
 			downSince = s.now()
 			s.stats.SourceDowns.Add(1)
-			s.metrics.connected(false)
+			s.metrics.Connected(false)
 			s.emit(ctx, log, mapping.Event{Kind: mapping.SourceDown, Source: sourceOf(s.name), Name: s.name, Time: s.now(), Value: msg})
 		}
 		if msg == lastErr {
@@ -133,7 +134,7 @@ func (s *supervisor) run(ctx context.Context) error {
 				}
 				state = stateUp
 				s.stats.SourceUps.Add(1)
-				s.metrics.connected(true)
+				s.metrics.Connected(true)
 				s.health.SetSource(s.name, true, nil)
 				s.emit(ctx, log, mapping.Event{Kind: mapping.SourceUp, Source: sourceOf(s.name), Name: s.name, Time: up})
 			}
@@ -182,7 +183,7 @@ func (s *supervisor) emit(ctx context.Context, log *slog.Logger, ev mapping.Even
 		// read it is the best we have, and the engine's TTLs need one.
 		ev.Time = s.now()
 	}
-	s.metrics.received1(ev, at, s.now())
+	s.metrics.Received(ev, at, s.now())
 	select {
 	case s.out <- ev:
 		return

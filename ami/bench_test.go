@@ -83,8 +83,8 @@ func BenchmarkReader(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/frame")
 }
 
-// BenchmarkReaderTranslate is the whole hot path of Source.Next: read a
-// frame and translate it.
+// BenchmarkReaderTranslate is the whole hot path of Source.Next: the
+// EventReader reads a frame and translates it.
 func BenchmarkReaderTranslate(b *testing.B) {
 	const calls = 2000
 	stream := GenStream(calls)
@@ -92,20 +92,18 @@ func BenchmarkReaderTranslate(b *testing.B) {
 	b.ReportAllocs()
 	frames, events := 0, 0
 	for b.Loop() {
-		r := NewReader(bytes.NewReader(stream))
+		r := NewEventReader(bytes.NewReader(stream), EventOptions{})
 		for {
-			f, err := r.ReadFrame()
+			_, err := r.Next()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
 				b.Fatal(err)
 			}
-			frames++
-			if _, ok := Translate(&f); ok {
-				events++
-			}
+			events++
 		}
+		frames += int(r.Frames())
 	}
 	if events != frames {
 		b.Fatalf("translated %d of %d frames", events, frames)

@@ -7,8 +7,11 @@
 //     file, a string in a test). It allocates one string and one header slice
 //     per frame, whatever the number of lines.
 //   - Translate: a pure function from a Frame to a mapping.Event.
+//   - EventReader: Reader + Translate over any io.Reader, skipping and
+//     reporting bad input (see FaultKind): the one decode path of the live
+//     Source, replay, the tests and the benchmarks.
 //   - Source: dials Asterisk, logs in (through github.com/heltonmarx/goami on
-//     our own socket) and then reads events with the Reader directly.
+//     our own socket) and then reads events with an EventReader.
 package ami
 
 import (

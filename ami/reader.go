@@ -73,7 +73,8 @@ func NewReader(r io.Reader) *Reader {
 // read (by ReadBanner, or by ReadFrame at the start of a frame), else "".
 func (r *Reader) Banner() string { return r.banner }
 
-// Frames returns how many frames were returned so far.
+// Frames returns how many frames were read so far: those returned and
+// those skipped for their size.
 func (r *Reader) Frames() uint64 { return r.frames }
 
 // MalformedLines returns how many lines without a colon were dropped.
@@ -259,6 +260,7 @@ func (r *Reader) slow(max int) (Frame, error) {
 		}
 	}
 	if tooLarge {
+		r.frames++ // skipped, but it was there: later frames keep their place
 		r.malformed += uint64(malformed)
 		return Frame{}, fmt.Errorf("%w: more than %d bytes (%d read), skipped", ErrFrameTooLarge, max, size)
 	}

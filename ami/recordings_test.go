@@ -16,7 +16,8 @@ import (
 // TestRecordings reads every AMI recording (raw bytes as Asterisk 22 sent
 // them: the lab's under ../testdata/recordings, and this package's own
 // capture of originated calls in testdata/) and checks that the reader takes
-// all of it and that the events the engine uses translate.
+// all of it through the EventReader with no fault (a tail cut mid-frame
+// aside) and that the events the engine uses translate.
 func TestRecordings(t *testing.T) {
 	lab, err := filepath.Glob(filepath.Join("..", "testdata", "recordings", "*.ami"))
 	if err != nil {
@@ -37,11 +38,34 @@ func TestRecordings(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer fh.Close()
-			r := NewReader(fh)
 			var frames, wanted, translated int
 			untranslated := map[string]int{}
+			er := NewEventReader(fh, EventOptions{
+				OnFault: func(f Fault) error {
+					if f.Kind != FaultTruncated {
+						t.Errorf("%v", f)
+					}
+					return nil
+				},
+				OnFrame: func(f *Frame, ev *mapping.Event, ok bool) {
+					frames++
+					name := f.Event()
+					_, known := eventKind(name)
+					if known {
+						wanted++
+					}
+					if ok {
+						translated++
+						if ev.Seq != f.Seq {
+							t.Errorf("frame %d: Seq %d", f.Seq, ev.Seq)
+						}
+					} else if known {
+						untranslated[name]++
+					}
+				},
+			})
 			for {
-				f, err := r.ReadFrame()
+				_, err := er.Next()
 				if err == io.EOF {
 					break
 				}
@@ -53,24 +77,6 @@ func TestRecordings(t *testing.T) {
 					}
 					t.Fatalf("frame %d: %v", frames+1, err)
 				}
-				frames++
-				name := f.Event()
-				_, known := eventKind(name)
-				ev, ok := Translate(&f)
-				if known {
-					wanted++
-				}
-				if ok {
-					translated++
-					if ev.Seq != f.Seq {
-						t.Errorf("frame %d: Seq %d", f.Seq, ev.Seq)
-					}
-				} else if known {
-					untranslated[name]++
-				}
-			}
-			if r.MalformedLines() > 0 {
-				t.Errorf("%d malformed lines", r.MalformedLines())
 			}
 			if frames == 0 {
 				t.Fatal("no frames")
@@ -93,9 +99,9 @@ func TestRecordings(t *testing.T) {
 // TestCapturedAgentConnect pins the translation of a frame Asterisk 22.10
 // really sent (SystemName, channelvars, an escaped caller name).
 func TestCapturedAgentConnect(t *testing.T) {
-	f, ev := capturedEvent(t, "asterisk22-originate.ami", "AgentConnect")
+	ev := capturedEvent(t, "asterisk22-originate.ami", "AgentConnect")
 	want := mapping.Event{
-		Kind: mapping.AgentConnect, Source: mapping.SourceAMI, Seq: f.Seq,
+		Kind: mapping.AgentConnect, Source: mapping.SourceAMI, Seq: ev.Seq,
 		Time: time.Unix(1795629796, 941532000).UTC(),
 		Chan: mapping.Channel{UniqueID: "lab-1795629795.5", LinkedID: "lab-1795629795.1",
 			Name: "Local/840001@from-external-00000001;2", State: "Up",
@@ -117,7 +123,7 @@ func TestCapturedAgentConnect(t *testing.T) {
 // TestCapturedBlindTransfer: an AMI BlindTransfer action on a queue call's
 // agent leg, as Asterisk 22.10 reported it.
 func TestCapturedBlindTransfer(t *testing.T) {
-	_, ev := capturedEvent(t, "asterisk22-blindtransfer.ami", "BlindTransfer")
+	ev := capturedEvent(t, "asterisk22-blindtransfer.ami", "BlindTransfer")
 	if ev.Kind != mapping.Transfer || ev.Status != "blind" || ev.Value != "Success" ||
 		ev.Chan.UniqueID != "lab-1795629873.23" || ev.Chan.Name != "Local/231@lab-phones-0000000b;1" ||
 		ev.Peer.UniqueID != "lab-1795629872.20" || ev.Peer.CallerNum != "" ||
@@ -127,28 +133,24 @@ func TestCapturedBlindTransfer(t *testing.T) {
 	}
 }
 
-// capturedEvent reads a real capture from testdata and translates the first
-// frame of the named event.
-func capturedEvent(t *testing.T, file, event string) (Frame, mapping.Event) {
+// capturedEvent reads a real capture from testdata through the EventReader
+// and returns the event of the first frame of the named AMI event.
+func capturedEvent(t *testing.T, file, event string) mapping.Event {
 	t.Helper()
 	fh, err := os.Open(filepath.Join("testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fh.Close()
-	r := NewReader(fh)
+	var last string
+	er := NewEventReader(fh, EventOptions{OnFrame: func(f *Frame, _ *mapping.Event, _ bool) { last = f.Event() }})
 	for {
-		f, err := r.ReadFrame()
+		ev, err := er.Next()
 		if err != nil {
 			t.Fatalf("no %s in the capture: %v", event, err)
 		}
-		if f.Event() != event {
-			continue
+		if last == event {
+			return ev
 		}
-		ev, ok := Translate(&f)
-		if !ok {
-			t.Fatalf("%s not translated", event)
-		}
-		return f, ev
 	}
 }

@@ -53,7 +53,10 @@ type Stats struct {
 	Events    uint64 // mapping events returned by Next
 	Malformed uint64 // lines without a colon, plus oversized frames
 	Oversized uint64 // frames skipped for exceeding MaxFrameSize (part of Malformed)
-	Skipped   uint64 // frames not translated (responses, unused events)
+	Skipped   uint64 // frames not translated (responses, unused events, the three below)
+	Garbage   uint64 // frames with neither an Event nor a Response header (their lines without a colon count in Malformed too)
+	NoID      uint64 // events the engine uses that named no channel
+	Duplicate uint64 // timestamped events repeated byte for byte
 	// ByEvent counts every frame per AMI event name, SkippedByEvent only
 	// those that were not translated. Names past maxEventNames are
 	// counted under "other".
@@ -74,9 +77,7 @@ type Source struct {
 
 	mu   sync.Mutex // guards conn against Close from another goroutine
 	conn net.Conn
-	rd   *Reader
-	// headers of the last frame Next translated, for the next to reuse.
-	headers []Header
+	ev   *EventReader // the decode path replay uses too
 
 	// Next's context watch, kept across calls with the same context so a
 	// busy stream does not register a callback per event.
@@ -127,7 +128,8 @@ func (s *Source) Connect(ctx context.Context) error {
 	}
 	pctx, stop := context.WithCancel(context.Background())
 	s.mu.Lock()
-	s.conn, s.rd, s.stopPing = sess.conn, sess.rd, stop
+	ev := newEventReader(sess.rd, EventOptions{OnFault: s.fault, OnFrame: s.count})
+	s.conn, s.ev, s.stopPing = sess.conn, ev, stop
 	s.mu.Unlock()
 	go s.keepalive(pctx, sess.conn)
 	s.log.Info("ami connected", "address", s.cfg.Address, "user", s.cfg.Username,
@@ -135,16 +137,16 @@ func (s *Source) Connect(ctx context.Context) error {
 	return nil
 }
 
-// Next returns the next event that translates to a mapping event. Frames
-// that do not translate are counted and skipped; oversized frames are
-// counted and skipped. It fails only when the connection does (including a
-// disconnect in the middle of a frame, which never yields a half event) or
-// when ctx ends. Next does no slow work: Asterisk drops a manager session
-// that does not read for writetimeout (100 ms by default), so the caller
-// should drain Next in its own goroutine.
+// Next returns the next event that translates to a mapping event, read by
+// an EventReader: frames that do not translate are counted and skipped, and
+// so is bad input (each fault logged). It fails only when the connection
+// does (including a disconnect in the middle of a frame, which never yields
+// a half event) or when ctx ends. Next does no slow work: Asterisk drops a
+// manager session that does not read for writetimeout (100 ms by default),
+// so the caller should drain Next in its own goroutine.
 func (s *Source) Next(ctx context.Context) (mapping.Event, error) {
 	s.mu.Lock()
-	conn, rd := s.conn, s.rd
+	conn, er := s.conn, s.ev
 	s.mu.Unlock()
 	if conn == nil {
 		return mapping.Event{}, fmt.Errorf("ami: next event: %w", ErrNotConnected)
@@ -156,44 +158,52 @@ func (s *Source) Next(ctx context.Context) (mapping.Event, error) {
 		s.watched, s.watchedConn = ctx, conn
 		s.stopWatch = context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
 	}
-	for {
-		f, err := rd.readFrameReusing(s.headers)
-		s.headers = nil
-		s.reads.Add(1)
-		if err != nil {
-			if errors.Is(err, ErrFrameTooLarge) {
-				s.statsMu.Lock()
-				s.stats.Malformed++
-				s.stats.Oversized++
-				s.statsMu.Unlock()
-				s.log.Warn("ami frame skipped", "err", err)
-				continue
-			}
-			if ctx.Err() != nil {
-				return mapping.Event{}, fmt.Errorf("ami: read from %s: %w", s.cfg.Address, ctx.Err())
-			}
-			switch {
-			case err == io.EOF:
-				err = fmt.Errorf("connection closed by Asterisk: %w", err)
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				err = fmt.Errorf("connection closed mid-frame: %w", err)
-			}
-			return mapping.Event{}, fmt.Errorf("ami: read from %s: %w", s.cfg.Address, err)
-		}
-		ev, ok := Translate(&f)
-		s.count(&f, &ev, ok)
-		// The event holds substrings of the frame's text, never its
-		// header array: the next frame may reuse that.
-		s.headers = f.Headers
-		if ok {
-			return ev, nil
-		}
+	ev, err := er.Next()
+	if err == nil {
+		return ev, nil
 	}
+	if ctx.Err() != nil {
+		return mapping.Event{}, fmt.Errorf("ami: read from %s: %w", s.cfg.Address, ctx.Err())
+	}
+	switch {
+	case err == io.EOF:
+		err = fmt.Errorf("connection closed by Asterisk: %w", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = fmt.Errorf("connection closed mid-frame: %w", err)
+	}
+	return mapping.Event{}, fmt.Errorf("ami: read from %s: %w", s.cfg.Address, err)
 }
 
-// count updates the stats for one frame and fills a missing event time with
-// the receive time.
+// fault counts and logs one piece of bad input the EventReader skipped.
+func (s *Source) fault(f Fault) error {
+	s.reads.Add(1)
+	s.statsMu.Lock()
+	st := &s.stats
+	switch f.Kind {
+	case FaultOversized:
+		st.Malformed++
+		st.Oversized++
+	case FaultMalformed:
+		st.Malformed += uint64(f.Lines)
+	case FaultGarbage:
+		st.Garbage++
+		st.Malformed += uint64(f.Lines)
+	case FaultNoID:
+		st.NoID++
+	case FaultDuplicate:
+		st.Duplicate++
+	}
+	s.statsMu.Unlock()
+	if f.Kind != FaultTruncated { // Next reports that one as its error
+		s.log.Warn("ami frame skipped", "fault", f.Kind.String(), "frame", f.Frame, "event", f.Event, "err", f.Detail)
+	}
+	return nil
+}
+
+// count updates the stats for one frame (the EventReader's OnFrame) and
+// fills a missing event time with the receive time.
 func (s *Source) count(f *Frame, ev *mapping.Event, translated bool) {
+	s.reads.Add(1)
 	var now time.Time
 	if translated {
 		now = time.Now()
@@ -203,7 +213,6 @@ func (s *Source) count(f *Frame, ev *mapping.Event, translated bool) {
 	defer s.statsMu.Unlock()
 	st := &s.stats
 	st.Frames++
-	st.Malformed += uint64(f.Malformed)
 	if name != "" {
 		bump(st.ByEvent, name)
 	}
@@ -258,7 +267,7 @@ func (s *Source) Stats() Stats {
 func (s *Source) Close() error {
 	s.mu.Lock()
 	conn, stop := s.conn, s.stopPing
-	s.conn, s.rd, s.stopPing = nil, nil, nil
+	s.conn, s.ev, s.stopPing = nil, nil, nil
 	s.mu.Unlock()
 	if stop != nil {
 		stop()

@@ -3,15 +3,13 @@ package ari
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	ariv6 "github.com/CyCoreSystems/ari/v6"
 
 	"github.com/callstatus/callstatus/mapping"
 )
@@ -27,8 +25,8 @@ type lineResult struct {
 	err     error // undecodable
 }
 
-// translateFile runs every line of an .ari.jsonl recording through
-// DecodeEvent and Translate, the way Source does.
+// translateFile runs every line of an .ari.jsonl recording through Decode,
+// the way Source does.
 func translateFile(t *testing.T, path string) []lineResult {
 	t.Helper()
 	f, err := os.Open(path)
@@ -45,25 +43,13 @@ func translateFile(t *testing.T, path string) []lineResult {
 			continue
 		}
 		r := lineResult{line: n}
-		var head struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(data, &head) == nil {
-			r.typ = head.Type
-		} else {
-			r.typ = sniffType(data)
-		}
-		e, err := ariv6.DecodeEvent(data)
+		msg, err := Decode(data, uint64(n))
+		r.typ, r.events = msg.Type, msg.Events
 		switch {
-		case err != nil && e == nil && head.Type != "":
+		case errors.Is(err, ErrUnknownType):
 			r.unknown = true
 		case err != nil:
 			r.err = err
-		default:
-			r.events, _ = Translate(e)
-			for i := range r.events {
-				r.events[i].Seq = uint64(n)
-			}
 		}
 		out = append(out, r)
 	}

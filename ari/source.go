@@ -33,10 +33,11 @@ var (
 	ErrNotConnected = errors.New("not connected")
 )
 
-// readLimit bounds one websocket message. The library default (32 KiB) is
-// too small: a bridge event with many channels and channelvars exceeds it,
-// and hitting the limit closes the connection.
-const readLimit = 8 << 20
+// MaxMessageSize bounds one websocket message (and one line of a replayed
+// .ari.jsonl recording). The library default (32 KiB) is too small: a
+// bridge event with many channels and channelvars exceeds it, and hitting
+// the limit closes the connection.
+const MaxMessageSize = 8 << 20
 
 // Stats counts what a Source has read since it was made.
 type Stats struct {
@@ -148,7 +149,7 @@ func (s *Source) Connect(ctx context.Context) error {
 		}
 		return fmt.Errorf("ari: connect as %q at %s: %w", s.cfg.Username, s.cfg.URL, err)
 	}
-	conn.SetReadLimit(readLimit)
+	conn.SetReadLimit(MaxMessageSize)
 	pctx, stop := context.WithCancel(context.Background())
 	s.mu.Lock()
 	s.conn, s.stopPing = conn, stop
@@ -194,55 +195,35 @@ func (s *Source) Next(ctx context.Context) (mapping.Event, error) {
 	}
 }
 
-// handle decodes and translates one message, counting what happened.
+// handle decodes and translates one message (Decode, as replay does),
+// counting what happened.
 func (s *Source) handle(data []byte) ([]mapping.Event, error) {
 	s.seq++
 	seq := s.seq
-	var head struct {
-		Type string `json:"type"`
-	}
-	var typ string
-	if err := json.Unmarshal(data, &head); err != nil {
-		// Broken JSON; name the type in logs if it can be seen at all.
-		typ = sniffType(data)
-	} else {
-		typ = head.Type
-	}
-	s.count(func(st *Stats) { st.Messages++; st.ByType[typ]++ })
-
-	e, err := ariv6.DecodeEvent(data)
+	msg, err := Decode(data, seq)
+	s.count(func(st *Stats) { st.Messages++; st.ByType[msg.Type]++ })
 	switch {
-	case err != nil && e == nil && head.Type != "":
-		// DecodeEvent returns no event only for a type it does not know
-		// (Asterisk 22 has a few newer than ari/v6: ChannelTransfer,
-		// ChannelToneDetected, ApplicationRegistered, CallBroadcast...).
+	case errors.Is(err, ErrUnknownType):
 		s.count(func(st *Stats) { st.Skipped++; st.UnknownTypes++ })
-		s.log.Debug("ari: unknown event type skipped", "type", head.Type, "seq", seq)
+		s.log.Debug("ari: unknown event type skipped", "type", msg.Type, "seq", seq)
 		return nil, nil
 	case err != nil:
 		s.count(func(st *Stats) { st.DecodeErrors++ })
-		// err.Error(), not err: slog formats an error value with %+v,
-		// which for ari/v6's eris errors is a multi-line stack trace.
-		msg, _, _ := strings.Cut(err.Error(), "\n")
-		s.log.Error("ari: undecodable event skipped", "type", typ, "seq", seq, "err", msg)
+		s.log.Error("ari: undecodable event skipped", "type", msg.Type, "seq", seq, "err", err.Error())
 		return nil, nil
 	}
-	switch e.(type) {
-	case *ariv6.ApplicationReplaced:
+	switch msg.Type {
+	case "ApplicationReplaced":
 		return nil, fmt.Errorf("ari: application %q: %w", s.cfg.Application, ErrReplaced)
-	case *ariv6.MissingParams:
+	case "MissingParams":
 		s.log.Error("ari: Asterisk reports missing parameters", "seq", seq, "message", string(data))
 	}
-	evs, ok := Translate(e)
-	if !ok {
+	if len(msg.Events) == 0 {
 		s.count(func(st *Stats) { st.Skipped++ })
 		return nil, nil
 	}
-	for i := range evs {
-		evs[i].Seq = seq
-	}
-	s.count(func(st *Stats) { st.Events += uint64(len(evs)) })
-	return evs, nil
+	s.count(func(st *Stats) { st.Events += uint64(len(msg.Events)) })
+	return msg.Events, nil
 }
 
 func (s *Source) count(f func(*Stats)) {

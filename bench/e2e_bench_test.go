@@ -172,7 +172,7 @@ func BenchmarkE2E(b *testing.B) {
 		lost += st.Calls - got
 		dups += dup
 		events += int(d.Stats().EventsApplied.Load())
-		retries += int(d.Stats().PublishRetries.Load())
+		retries += int(d.Stats().Publish.Retries.Load())
 		emitted += int(d.Stats().StatusesEmitted.Load())
 	}
 	b.ReportMetric(float64(retries), "retries")

@@ -39,26 +39,24 @@ func generate(tb testing.TB, opt synth.Options) *synth.Stream {
 	return st
 }
 
-// translateAll reads and translates a whole stream, the way the AMI source
-// does, behind a SourceUp.
+// translateAll reads and translates a whole stream with the AMI source's
+// EventReader, behind a SourceUp. Any fault in the stream fails.
 func translateAll(tb testing.TB, stream []byte) []mapping.Event {
 	tb.Helper()
 	evs := []mapping.Event{{Kind: mapping.SourceUp, Source: mapping.SourceAMI, Name: "ami"}}
-	rd := ami.NewReader(bytes.NewReader(stream))
+	rd := ami.NewEventReader(bytes.NewReader(stream), ami.EventOptions{OnFault: func(f ami.Fault) error { return f }})
 	for {
-		f, err := rd.ReadFrame()
+		ev, err := rd.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if ev, ok := ami.Translate(&f); ok {
-			if len(evs) == 1 {
-				evs[0].Time = ev.Time
-			}
-			evs = append(evs, ev)
+		if len(evs) == 1 {
+			evs[0].Time = ev.Time
 		}
+		evs = append(evs, ev)
 	}
 	return evs
 }
@@ -100,7 +98,7 @@ func BenchmarkEngine(b *testing.B) {
 }
 
 // BenchmarkEngineMemory reads an open-only stream (every call left in
-// progress) through the AMI reader and the engine, then weighs the heap:
+// progress) through the AMI EventReader and the engine, then weighs the heap:
 // what the engine keeps per active call, including the frames its strings
 // pin.
 func BenchmarkEngineMemory(b *testing.B) {
@@ -114,18 +112,16 @@ func BenchmarkEngineMemory(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		m := mapping.New(cfg)
 		m.Apply(mapping.Event{Kind: mapping.SourceUp, Source: mapping.SourceAMI, Name: "ami"})
-		rd := ami.NewReader(bytes.NewReader(st.Bytes))
+		rd := ami.NewEventReader(bytes.NewReader(st.Bytes), ami.EventOptions{OnFault: func(f ami.Fault) error { return f }})
 		for {
-			f, err := rd.ReadFrame()
+			ev, err := rd.Next()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
 				b.Fatal(err)
 			}
-			if ev, ok := ami.Translate(&f); ok {
-				m.Apply(ev)
-			}
+			m.Apply(ev)
 		}
 		rd = nil
 		runtime.GC()

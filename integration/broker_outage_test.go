@@ -77,7 +77,7 @@ func TestBrokerOutage(t *testing.T) {
 	down := time.Now()
 	run("outbound-connected", "queue-abandoned", "inbound-missed")
 	emitted(d1, 4)
-	if n := d1.d.Stats().OutboxDepth.Load(); n != 3 {
+	if n := d1.d.Stats().Outbox.Depth.Load(); n != 3 {
 		t.Errorf("outbox holds %d statuses during the outage, want 3", n)
 	}
 	d1.stop(t)
@@ -91,10 +91,10 @@ func TestBrokerOutage(t *testing.T) {
 	d2.sourcesUp(t, 2)
 	run("outbound-busy", "inbound-missed-busy")
 	emitted(d2, 2)
-	if n := d2.d.Stats().OutboxDepth.Load(); n != 5 {
+	if n := d2.d.Stats().Outbox.Depth.Load(); n != 5 {
 		t.Errorf("outbox holds %d statuses, want 5", n)
 	}
-	if n := d2.d.Stats().Published.Load(); n != 0 {
+	if n := d2.d.Stats().Publish.Published.Load(); n != 0 {
 		t.Errorf("published %d with NATS down", n)
 	}
 
@@ -102,7 +102,7 @@ func TestBrokerOutage(t *testing.T) {
 	ns = startNATSAt(t, port, store)
 	t.Logf("NATS was down for %s", time.Since(down).Round(100*time.Millisecond))
 	back := time.Now()
-	waitFor(t, 30*time.Second, "the backlog published", func() bool { return d2.d.Stats().Published.Load() >= 5 })
+	waitFor(t, 30*time.Second, "the backlog published", func() bool { return d2.d.Stats().Publish.Published.Load() >= 5 })
 	t.Logf("backlog of 5 published %s after NATS came back", time.Since(back).Round(10*time.Millisecond))
 	d2.stop(t)
 

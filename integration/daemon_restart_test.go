@@ -13,6 +13,8 @@ import (
 	"github.com/callstatus/callstatus/adapter"
 	"github.com/callstatus/callstatus/lab"
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/outbox"
+	"github.com/callstatus/callstatus/publish"
 )
 
 // The daemon (with its embedded NATS server and JetStream store) stops
@@ -69,7 +71,7 @@ func TestDaemonRestartMidCall(t *testing.T) {
 
 	// The crash window: the first call's status acknowledged, yet still
 	// in the outbox when the daemon died.
-	ob, err := adapter.OpenOutbox(filepath.Join(cfg.DataDir, "outbox"), 16, nil, nil)
+	ob, err := outbox.Open(filepath.Join(cfg.DataDir, "outbox"), 16, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +110,8 @@ func TestDaemonRestartMidCall(t *testing.T) {
 			t.Errorf("caller %s: got %s joined_late=%v, want %s joined late", caller, describe(cs), cs.JoinedLate, status)
 		}
 	}
-	if st := d2.d.Stats(); st.Published.Load() != 4 {
-		t.Errorf("second run published %d (3 calls and the replayed one), want 4", st.Published.Load())
+	if st := d2.d.Stats(); st.Publish.Published.Load() != 4 {
+		t.Errorf("second run published %d (3 calls and the replayed one), want 4", st.Publish.Published.Load())
 	}
 }
 
@@ -117,7 +119,7 @@ func TestDaemonRestartMidCall(t *testing.T) {
 // the stream from its store once the daemon is gone.
 func reopenStore(t *testing.T, cfg adapter.Config) string {
 	t.Helper()
-	emb, err := adapter.StartEmbedded(cfg.NATS.Embedded, cfg.DataDir, nil)
+	emb, err := publish.StartEmbedded(cfg.NATS.Embedded, cfg.DataDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/callstatus/callstatus/adapter"
 	"github.com/callstatus/callstatus/lab"
+	"github.com/callstatus/callstatus/ops"
 )
 
 // The operations endpoint against a real Asterisk: /readyz turns 200 once
@@ -61,12 +62,12 @@ func TestOpsEndpointsAgainstLab(t *testing.T) {
 		t.Fatalf("/readyz:\n%s", body)
 	}
 	_, body := get("/readyz")
-	var r adapter.Readiness
+	var r ops.Readiness
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []string{"ami", "ari", "nats"} {
-		if r.Components[c].State != adapter.StateConnected {
+		if r.Components[c].State != ops.StateConnected {
 			t.Errorf("%s: %+v", c, r.Components[c])
 		}
 	}
@@ -79,7 +80,7 @@ func TestOpsEndpointsAgainstLab(t *testing.T) {
 	if err := drv.Run(ctx, "queue-handled"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "status published", func() bool { return d.Stats().Published.Load() >= 1 })
+	waitFor(t, 20*time.Second, "status published", func() bool { return d.Stats().Publish.Published.Load() >= 1 })
 
 	_, metrics := get("/metrics")
 	value := func(series string) float64 {

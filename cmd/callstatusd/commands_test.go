@@ -13,8 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/callstatus/callstatus/adapter"
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/publish"
 )
 
 func TestReplay(t *testing.T) {
@@ -58,7 +58,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestTail(t *testing.T) {
-	e, err := adapter.StartEmbedded(adapter.EmbeddedConfig{Host: "127.0.0.1", Port: -1, Listen: true, StoreDir: t.TempDir()}, "", nil)
+	e, err := publish.StartEmbedded(publish.EmbeddedConfig{Host: "127.0.0.1", Port: -1, Listen: true, StoreDir: t.TempDir()}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

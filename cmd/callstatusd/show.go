@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/callstatus/callstatus/adapter"
+	"github.com/callstatus/callstatus/publish"
 )
 
 // redacted replaces secrets in `config show`.
@@ -76,7 +77,7 @@ func valueNode(name string, v reflect.Value) *yaml.Node {
 		val := v.String()
 		if strings.Contains(val, "@") && strings.Contains(val, "://") {
 			// nats://user:pass@host (or token@host) in a URL list.
-			val = adapter.RedactURLs([]string{val})
+			val = publish.RedactURLs([]string{val})
 		}
 		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
 		switch strings.ToLower(v.String()) {

@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
-	"github.com/callstatus/callstatus/adapter"
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/publish"
 )
 
 func tailCmd(stdout io.Writer) *cobra.Command {
@@ -27,7 +27,7 @@ func tailCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts, err := adapter.ClientOptions(cfg.NATS)
+			opts, err := publish.ClientOptions(cfg.NATS)
 			if err != nil {
 				return err
 			}
@@ -50,11 +50,11 @@ func tailCmd(stdout io.Writer) *cobra.Command {
 			nc, err := nats.Connect(url, append(opts, nats.Name("callstatusd tail"), nats.MaxReconnects(-1),
 				nats.RetryOnFailedConnect(true), nats.ReconnectWait(time.Second))...)
 			if err != nil {
-				return fmt.Errorf("tail: connect to %s: %w", adapter.RedactURLs(strings.Split(url, ",")), err)
+				return fmt.Errorf("tail: connect to %s: %w", publish.RedactURLs(strings.Split(url, ",")), err)
 			}
 			defer nc.Close()
 			if !nc.IsConnected() {
-				fmt.Fprintf(cmd.ErrOrStderr(), "tail: waiting for NATS at %s…\n", adapter.RedactURLs(strings.Split(url, ",")))
+				fmt.Fprintf(cmd.ErrOrStderr(), "tail: waiting for NATS at %s…\n", publish.RedactURLs(strings.Split(url, ",")))
 			}
 			var mu sync.Mutex
 			_, err = nc.Subscribe(subject, func(m *nats.Msg) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/callstatus/callstatus/adapter"
+	"github.com/callstatus/callstatus/publish"
 )
 
 // tail started before the daemon waits for its NATS server.
@@ -36,7 +36,7 @@ func TestTailWaitsForServer(t *testing.T) {
 	if !strings.Contains(errOut.String(), "tail: waiting for NATS at "+url) {
 		t.Fatalf("stderr %q", errOut.String())
 	}
-	e, err := adapter.StartEmbedded(adapter.EmbeddedConfig{Host: "127.0.0.1", Port: port, Listen: true, StoreDir: t.TempDir()}, "", nil)
+	e, err := publish.StartEmbedded(publish.EmbeddedConfig{Host: "127.0.0.1", Port: port, Listen: true, StoreDir: t.TempDir()}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

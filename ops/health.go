@@ -1,0 +1,173 @@
+package ops
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Component states in /readyz.
+const (
+	StateConnecting   = "connecting"   // not connected yet since start
+	StateConnected    = "connected"    // up
+	StateDisconnected = "disconnected" // was up or tried, now down (retrying)
+	StateStopping     = "stopping"     // the daemon is shutting down
+)
+
+// Health tracks whether each dependency is connected: every enabled source
+// (AMI, ARI) and NATS. The daemon is ready only when all of them are, so a
+// load balancer or an orchestrator sees a daemon that would lose calls as
+// not ready. A nil *Health records nothing.
+type Health struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	parts    map[string]*ComponentState
+	nats     func() (connected bool, detail string)
+	natsLast ComponentState // the probe's last answer, for Since
+	stopping bool
+}
+
+// ComponentState is one dependency in the /readyz body.
+type ComponentState struct {
+	State string    `json:"state"`
+	Since time.Time `json:"since"`
+	// Error is the last failure while not connected.
+	Error string `json:"error,omitempty"`
+	// Detail says more, e.g. the NATS server URL or client status.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Readiness is the /readyz body.
+type Readiness struct {
+	Ready      bool                      `json:"ready"`
+	Components map[string]ComponentState `json:"components"`
+}
+
+// NewHealth tracks the named sources (and NATS), all connecting.
+func NewHealth(sources ...string) *Health {
+	h := &Health{now: time.Now, parts: map[string]*ComponentState{}}
+	h.natsLast = ComponentState{State: StateConnecting, Since: h.now()}
+	for _, s := range sources {
+		h.parts[s] = &ComponentState{State: StateConnecting, Since: h.now()}
+	}
+	return h
+}
+
+// SetSource records a source's state; err explains a disconnection.
+func (h *Health) SetSource(name string, up bool, err error) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p, ok := h.parts[name]
+	if !ok {
+		p = &ComponentState{State: StateConnecting, Since: h.now()}
+		h.parts[name] = p
+	}
+	state := StateDisconnected
+	if up {
+		state = StateConnected
+	}
+	if p.State != state {
+		p.State, p.Since = state, h.now()
+	}
+	p.Error = ""
+	if !up && err != nil {
+		p.Error = err.Error()
+	}
+}
+
+// SetNATS installs the NATS probe, asked on every readiness check (the
+// client knows its own state better than any callback bookkeeping).
+func (h *Health) SetNATS(probe func() (connected bool, detail string)) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.nats = probe
+	h.mu.Unlock()
+}
+
+// Stopping marks the daemon as shutting down: not ready any more.
+func (h *Health) Stopping() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.stopping = true
+	h.mu.Unlock()
+}
+
+// Readiness reports every component and whether all are connected.
+func (h *Health) Readiness() Readiness {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := Readiness{Ready: !h.stopping, Components: map[string]ComponentState{}}
+	for name, p := range h.parts {
+		r.Components[name] = *p
+		if p.State != StateConnected {
+			r.Ready = false
+		}
+	}
+	if h.nats != nil {
+		up, detail := h.nats()
+		state := StateDisconnected
+		if up {
+			state = StateConnected
+		}
+		if state != h.natsLast.State {
+			h.natsLast.State, h.natsLast.Since = state, h.now()
+		}
+		h.natsLast.Detail = detail
+	}
+	nats := h.natsLast
+	if nats.State != StateConnected {
+		r.Ready = false
+	}
+	r.Components["nats"] = nats
+	if h.stopping {
+		for name, c := range r.Components {
+			c.State = StateStopping
+			r.Components[name] = c
+		}
+	}
+	return r
+}
+
+// ServeHealthz answers 200 while the process serves HTTP at all: a
+// liveness probe must not fail because the PBX is down (restarting the
+// daemon would not bring Asterisk back).
+func ServeHealthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// ServeHTTP is /readyz: 200 when every source and NATS are connected, 503
+// otherwise, with each component's state as JSON.
+func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	r := h.Readiness()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !r.Ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(r)
+}
+
+// NotReady names the components that are not connected, sorted.
+func (r Readiness) NotReady() []string {
+	var out []string
+	for name, c := range r.Components {
+		if c.State != StateConnected {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,279 @@
+// Package publish puts final call statuses on NATS: the publisher that
+// drains the outbox, the client connection and its credentials, and the
+// embedded NATS server the daemon runs when no external one is set.
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/outbox"
+)
+
+// ErrPermanent marks a publish error that no retry can fix (a subject the
+// server does not let us publish on, a status over max_payload, a missing
+// stream the daemon may not create).
+// errors.Is(err, ErrPermanent) tells them; the message is the cause's.
+var ErrPermanent = errors.New("permanent publish error")
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string        { return e.err.Error() }
+func (e permanentError) Unwrap() error        { return e.err }
+func (e permanentError) Is(target error) bool { return target == ErrPermanent }
+
+// permanent marks err as one no retry can fix.
+func permanent(err error) error { return permanentError{err} }
+
+// Publisher puts call statuses on NATS: subject
+// <prefix>.<pbx>.<category>.<status>, the CallStatus as JSON body and the
+// call id as Nats-Msg-Id, so JetStream drops a status published twice
+// within the stream's duplicate window and core subscribers can dedupe.
+type Publisher struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	cfg   NATSConfig
+	pbx   string
+	log   *slog.Logger
+	stats *Stats
+
+	// OnPublished, when set, is told of every acknowledged status and
+	// how long its successful attempt took (the daemon's metrics).
+	OnPublished func(cs mapping.CallStatus, took time.Duration, now time.Time)
+
+	streamReady bool
+}
+
+// NewPublisher publishes on nc. pbx names the PBX in the subject when a
+// status carries none.
+func New(nc *nats.Conn, cfg NATSConfig, pbx string, stats *Stats, log *slog.Logger) (*Publisher, error) {
+	if stats == nil {
+		stats = new(Stats)
+	}
+	p := &Publisher{nc: nc, cfg: cfg, pbx: pbx, log: orDiscard(log).With("component", "publisher"), stats: stats}
+	if cfg.JetStream {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return nil, fmt.Errorf("nats: jetstream context: %w", err)
+		}
+		p.js = js
+	}
+	return p, nil
+}
+
+// Subject is where cs goes.
+func (p *Publisher) Subject(cs mapping.CallStatus) string {
+	pbx := cs.PBX
+	if pbx == "" {
+		pbx = p.pbx
+	}
+	return strings.Join([]string{p.cfg.SubjectPrefix, token(pbx), token(string(cs.Category)), token(string(cs.Status))}, ".")
+}
+
+// token makes s safe as one subject token.
+func token(s string) string {
+	if s == "" {
+		return "_"
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', ' ', '\t', '\r', '\n':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// EnsureStream makes sure the stream exists: with nats.stream.create it
+// creates it when missing and updates the settings the daemon owns
+// (subjects, duplicate window, max age, replicas) when they differ;
+// without, it only checks that an admin made it.
+func (p *Publisher) EnsureStream(ctx context.Context) error {
+	if p.js == nil || p.streamReady {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
+	sc := p.cfg.Stream
+	subject := p.cfg.SubjectPrefix + ".>"
+	st, err := p.js.Stream(ctx, sc.Name)
+	switch {
+	case err == nil:
+		if sc.Create {
+			p.updateStream(ctx, st.CachedInfo().Config)
+		}
+	case errors.Is(err, jetstream.ErrStreamNotFound) && sc.Create:
+		_, err = p.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        sc.Name,
+			Description: "callstatus: one final status per call",
+			Subjects:    []string{subject},
+			Storage:     jetstream.FileStorage,
+			Duplicates:  sc.Duplicates,
+			MaxAge:      sc.MaxAge,
+			Replicas:    sc.Replicas,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("nats: create stream %q on %s: %w", sc.Name, subject, err)
+		}
+		p.log.Info("created stream", "stream", sc.Name, "subjects", subject, "duplicates", sc.Duplicates)
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return permanent(fmt.Errorf("nats: stream %q not found and nats.stream.create is false", sc.Name))
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+		return fmt.Errorf("nats: JetStream is not enabled on the server (set nats.jetstream: false for core NATS): %w", err)
+	default:
+		return fmt.Errorf("nats: look up stream %q: %w", sc.Name, err)
+	}
+	p.streamReady = true
+	return nil
+}
+
+// updateStream brings an existing stream's settings that the daemon owns
+// in line with the config, keeping anything else an admin set (more
+// subjects, limits). A refused update is logged, not fatal: the stream
+// works as it is.
+func (p *Publisher) updateStream(ctx context.Context, cur jetstream.StreamConfig) {
+	sc := p.cfg.Stream
+	subject := p.cfg.SubjectPrefix + ".>"
+	want := cur
+	if !slices.Contains(want.Subjects, subject) {
+		want.Subjects = append(slices.Clone(want.Subjects), subject)
+	}
+	want.Duplicates, want.MaxAge, want.Replicas = sc.Duplicates, sc.MaxAge, sc.Replicas
+	if slices.Equal(want.Subjects, cur.Subjects) && want.Duplicates == cur.Duplicates && want.MaxAge == cur.MaxAge && want.Replicas == cur.Replicas {
+		return
+	}
+	if _, err := p.js.UpdateStream(ctx, want); err != nil {
+		p.log.Warn("stream settings differ from the config and could not be updated", "stream", sc.Name, "err", err)
+		return
+	}
+	p.log.Info("updated stream", "stream", sc.Name, "subjects", want.Subjects, "duplicates", want.Duplicates,
+		"max_age", want.MaxAge, "replicas", want.Replicas)
+}
+
+// Publish makes one attempt: JetStream publish and wait for the ack, or
+// core publish and flush. An error means "try again".
+func (p *Publisher) Publish(ctx context.Context, cs mapping.CallStatus) error {
+	body, err := json.Marshal(cs)
+	if err != nil {
+		return fmt.Errorf("publish %s: encode: %w", cs.CallID, err)
+	}
+	msg := nats.NewMsg(p.Subject(cs))
+	msg.Data = body
+	msg.Header.Set(jetstream.MsgIDHeader, cs.CallID)
+	if p.js == nil {
+		if err := p.nc.PublishMsg(msg); err != nil {
+			return fmt.Errorf("publish %s on %s: %w", cs.CallID, msg.Subject, err)
+		}
+		if err := p.nc.FlushTimeout(p.cfg.PublishTimeout); err != nil {
+			return fmt.Errorf("publish %s on %s: flush: %w", cs.CallID, msg.Subject, err)
+		}
+		return nil
+	}
+	if err := p.EnsureStream(ctx); err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
+	ack, err := p.js.PublishMsg(actx, msg)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+			p.streamReady = false // deleted behind our back: look again
+		}
+		return fmt.Errorf("publish %s on %s: %w", cs.CallID, msg.Subject, err)
+	}
+	if ack.Duplicate {
+		p.log.Debug("duplicate status ignored by stream", "call_id", cs.CallID, "seq", ack.Sequence)
+	}
+	return nil
+}
+
+// Run publishes what the outbox holds, oldest first, each until it is
+// acknowledged, and returns once the outbox is closed and empty, or when
+// ctx ends (the shutdown deadline): what is left then is the caller's to
+// count.
+func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 100 * time.Millisecond
+	b.MaxInterval = p.cfg.RetryMax
+	b.MaxElapsedTime = 0
+	b.Reset()
+	// The stream exists before the first call, so a consumer can bind
+	// to it at once; a failure here is retried at the first publish.
+	if err := p.EnsureStream(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("stream not ready at start; retrying at the first publish", "stream", p.cfg.Stream.Name, "err", err)
+	}
+	failing := ""
+	failedSince := time.Time{}
+	for {
+		cs, ok, closed := ob.Peek()
+		if !ok {
+			if closed {
+				return nil
+			}
+			select {
+			case <-ob.Changed():
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		t0 := time.Now()
+		err := p.Publish(ctx, cs)
+		if err == nil {
+			ob.Pop()
+			p.stats.Published.Add(1)
+			if p.OnPublished != nil {
+				p.OnPublished(cs, time.Since(t0), time.Now())
+			}
+			b.Reset()
+			if failing != "" {
+				p.log.Info("publishing again", "failed_for", time.Since(failedSince).Round(time.Millisecond))
+				failing = ""
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.stats.Retries.Add(1)
+		if failing == "" {
+			failedSince = time.Now()
+		}
+		if msg := errClass(err); msg != failing {
+			p.log.Warn("publish failed; retrying", "call_id", cs.CallID, "queued", ob.Len(), "err", err)
+			failing = msg
+		} else {
+			p.log.Debug("publish failed; retrying", "call_id", cs.CallID, "err", err)
+		}
+		t := time.NewTimer(b.NextBackOff())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// errClass is the error without the call id, so a failure that only moves
+// on to the next call is not logged again.
+func errClass(err error) string {
+	s := err.Error()
+	if strings.HasPrefix(s, "publish ") {
+		if i := strings.Index(s, ": "); i >= 0 {
+			return s[i+2:]
+		}
+	}
+	return s
+}

@@ -1,0 +1,33 @@
+package publish
+
+import (
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Stats are the publisher's counters; /metrics reads them.
+type Stats struct {
+	Published atomic.Uint64 // statuses acknowledged by NATS
+	Retries   atomic.Uint64 // failed publish attempts that were retried
+}
+
+// Probe reports the client connection's own state, for /readyz.
+func Probe(nc *nats.Conn) func() (bool, string) {
+	return func() (bool, string) {
+		st := nc.Status()
+		if st == nats.CONNECTED {
+			return true, nc.ConnectedUrlRedacted()
+		}
+		return false, strings.ToLower(st.String())
+	}
+}
+
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
