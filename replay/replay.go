@@ -55,7 +55,8 @@ type Problem struct {
 	Line  uint64 // ARI line number, from 1; 0 for AMI
 	// Kind names the fault: for AMI an ami.FaultKind (oversized,
 	// malformed, garbage, no_id, duplicate, truncated), for ARI
-	// undecodable or oversized.
+	// undecodable, oversized or truncated (a last line that does not
+	// decode and has no newline).
 	Kind   string
 	Detail string
 }
@@ -365,7 +366,11 @@ func ariReader(f io.Reader, bad func(Problem) error) func() (mapping.Event, bool
 			case errors.Is(derr, ari.ErrUnknownType):
 				continue // nothing for the engine
 			case derr != nil:
-				if err := bad(Problem{Line: line, Kind: "undecodable", Detail: derr.Error()}); err != nil {
+				kind := "undecodable"
+				if err == io.EOF {
+					kind = "truncated" // the last line, without its newline
+				}
+				if err := bad(Problem{Line: line, Kind: kind, Detail: derr.Error()}); err != nil {
 					return mapping.Event{}, false, err
 				}
 				continue
