@@ -2,7 +2,7 @@
 // offline. It decodes with the daemon's own functions (ami.EventReader,
 // ari.Decode), so a recording is read the way its socket was: bad input is
 // reported and skipped, never the end of the replay (unless Strict). It
-// imports only ami, ari and mapping.
+// imports only ami, ari, cel and mapping.
 package replay
 
 import (
