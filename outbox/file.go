@@ -514,13 +514,14 @@ type Config struct {
 }
 
 func (c Config) Validate(dataDir string) error {
+	var errs []error
 	if c.Durable && c.Dir == "" && dataDir == "" {
-		return errors.New("data_dir must be set when outbox.durable is true and outbox.dir is empty")
+		errs = append(errs, errors.New("data_dir must be set when outbox.durable is true and outbox.dir is empty"))
 	}
 	if c.Durable && c.Memory < 1 {
-		return fmt.Errorf("outbox.memory must be at least 1, got %d", c.Memory)
+		errs = append(errs, fmt.Errorf("outbox.memory must be at least 1, got %d", c.Memory))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // open returns the configured outbox.
