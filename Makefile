@@ -44,9 +44,10 @@ asterisk-base: ## the Asterisk base image (debootstrap + docker import when miss
 asterisk-image: asterisk-base ## the lab image: Asterisk 22 with asterisk-conf/
 	docker build --pull=false -q --build-arg BASE=$(ASTERISK_BASE) -t $(ASTERISK_IMAGE) -f docker/asterisk/Dockerfile .
 
-lab-up: asterisk-image ## start the lab Asterisk (AMI 127.0.0.1:5038, ARI 127.0.0.1:8088)
+LAB_PG_PORT    ?= 5432
+lab-up: asterisk-image ## start the lab Asterisk (AMI 127.0.0.1:5038, ARI 127.0.0.1:8088, CEL PostgreSQL 127.0.0.1:$(LAB_PG_PORT))
 	-docker rm -f $(LAB_NAME) >/dev/null 2>&1
-	docker run -d --name $(LAB_NAME) -p 127.0.0.1:5038:5038 -p 127.0.0.1:8088:8088 $(ASTERISK_IMAGE) >/dev/null
+	docker run -d --name $(LAB_NAME) -p 127.0.0.1:5038:5038 -p 127.0.0.1:8088:8088 -p 127.0.0.1:$(LAB_PG_PORT):5432 $(ASTERISK_IMAGE) >/dev/null
 	@for i in $$(seq 1 60); do docker exec $(LAB_NAME) asterisk -rx 'core show version' 2>/dev/null | grep -q 'Asterisk 22' && break; sleep 1; done
 	docker exec $(LAB_NAME) asterisk -rx 'core show version'
 
@@ -55,7 +56,7 @@ lab-down: ## stop the lab Asterisk
 
 # ONLY=name1,name2 records a subset; the recordings are what the daemon's
 # accounts (AMI and ARI user callstatus) see, one scenario at a time.
-record: lab-up ## record every lab scenario into testdata/recordings (NAME.ami, NAME.ari.jsonl, NAME.manifest.json)
+record: lab-up ## record every lab scenario into testdata/recordings (NAME.ami, NAME.ari.jsonl, NAME.manifest.json, NAME.cel.csv, NAME.queue_log)
 	$(GO) run ./cmd/callstatus-lab record --out testdata/recordings --container $(LAB_NAME) $(if $(ONLY),--only $(ONLY))
 
 unit: ## unit, golden and fuzz-seed tests (no Docker)

@@ -224,6 +224,9 @@ func waitAttached(t *testing.T, p *fakePBX, n int) {
 // once: statuses published while the node died are retried (same
 // Nats-Msg-Id, so a retry of a status that had been stored is dropped).
 func TestClusterNodeLossLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: slow, not in make unit (-short)")
+	}
 	cl := startCluster(t, 3)
 	pbx := startFakePBX(t, "callstatus", "s3cret")
 	cfg := clusterDaemonConfig(t, cl.urls(), 3, pbx.addr())
@@ -345,6 +348,9 @@ func activeActive(t *testing.T, urls []string, replicas, calls int, lag, window 
 // first, publish every status twice; with the duplicate window (2 m by
 // default) longer than that skew, the R3 stream holds each status once.
 func TestClusterActiveActiveDedupes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: slow, not in make unit (-short)")
+	}
 	cl := startCluster(t, 3)
 	const calls = 100
 	ids, want, pub := activeActive(t, cl.urls(), 3, calls, 500*time.Millisecond, publish.DefaultNATSConfig().Stream.Duplicates)
@@ -359,6 +365,9 @@ func TestClusterActiveActiveDedupes(t *testing.T) {
 // nats.stream.duplicates defaults to minutes, far above any plausible
 // lag between two daemons reading the same PBX.
 func TestActiveActiveWindowShorterThanSkewDuplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: slow, not in make unit (-short)")
+	}
 	e := startNATS(t, -1, t.TempDir())
 	const calls = 20
 	ids, _, _ := activeActive(t, []string{e.Server.ClientURL()}, 1, calls, 1500*time.Millisecond, 200*time.Millisecond)

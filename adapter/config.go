@@ -84,39 +84,56 @@ func (c AMIConfig) Source() (ami.Config, error) {
 	if !c.TLS.Enabled {
 		return out, nil
 	}
-	tc := &tls.Config{ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if c.TLS.CAFile != "" {
-		pem, err := os.ReadFile(c.TLS.CAFile)
-		if err != nil {
-			return out, fmt.Errorf("ami.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return out, fmt.Errorf("ami.tls.ca_file: no PEM certificates in %s", c.TLS.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		return out, errors.New("ami.tls.cert_file and ami.tls.key_file go together")
-	}
-	if c.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-		if err != nil {
-			return out, fmt.Errorf("ami.tls.cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := c.TLS.config()
+	if err != nil {
+		return out, err
 	}
 	out.TLS = tc
 	return out, nil
 }
 
-// Validate checks the AMI settings through the ami package.
-func (c AMIConfig) Validate() error {
-	ac, err := c.Source()
-	if err != nil {
-		return err
+// config loads the TLS files; the error joins every problem.
+func (t AMITLSConfig) config() (*tls.Config, error) {
+	var errs []error
+	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		if pem, err := os.ReadFile(t.CAFile); err != nil {
+			errs = append(errs, fmt.Errorf("ami.tls.ca_file: %w", err))
+		} else if pool := x509.NewCertPool(); !pool.AppendCertsFromPEM(pem) {
+			errs = append(errs, fmt.Errorf("ami.tls.ca_file: no PEM certificates in %s", t.CAFile))
+		} else {
+			tc.RootCAs = pool
+		}
 	}
-	return ac.Validate()
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		errs = append(errs, errors.New("ami.tls.cert_file and ami.tls.key_file go together"))
+	} else if t.CertFile != "" {
+		if cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("ami.tls.cert_file/key_file: %w", err))
+		} else {
+			tc.Certificates = []tls.Certificate{cert}
+		}
+	}
+	return tc, errors.Join(errs...)
+}
+
+// Validate checks the AMI settings through the ami package and reports
+// every problem.
+func (c AMIConfig) Validate() error {
+	var errs []error
+	pw, err := secret.Read(c.Password, c.PasswordFile, "ami.password")
+	if err != nil {
+		errs = append(errs, err)
+		pw = "unread" // reported above, not also as missing
+	}
+	ac := ami.Config{Address: c.Address, Username: c.Username, Password: pw, Events: c.Events, DialTimeout: c.DialTimeout}
+	errs = append(errs, ac.Validate())
+	if c.TLS.Enabled {
+		if _, err := c.TLS.config(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ARIConfig switches the ARI source on and holds its settings.
@@ -141,13 +158,14 @@ func (c ARIConfig) Source() (ari.Config, error) {
 	return out, nil
 }
 
-// Validate checks the ARI settings through the ari package.
+// Validate checks the ARI settings through the ari package and reports
+// every problem.
 func (c ARIConfig) Validate() error {
 	ac, err := c.Source()
 	if err != nil {
-		return err
+		ac.Password = "unread" // reported, not also as missing
 	}
-	return ac.Validate()
+	return errors.Join(err, ac.Validate())
 }
 
 // ReconnectConfig is the source reconnect backoff.

@@ -142,6 +142,9 @@ func engineCounter(t *testing.T, d *Daemon, name string) float64 {
 // and the statuses wait in the durable outbox on disk with memory bounded.
 // Not parallel: it measures the process heap.
 func TestFloodStaysBoundedAndReadable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("flood test: slow, not in make unit (-short)")
+	}
 	const endless, short, maxCalls, outboxMem = 40000, 20000, 1000, 512
 	chunks, frames := floodStream(endless, short, 200)
 	pbx := startFloodAMI(t, chunks)

@@ -2,6 +2,7 @@ package ami
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -33,40 +34,39 @@ type Config struct {
 	Events string
 }
 
-// Validate reports the first problem, naming the configuration key.
+// Validate reports every problem, each error naming its configuration key.
 func (c Config) Validate() error {
+	var errs []error
 	host, port, err := net.SplitHostPort(c.Address)
 	if err != nil || host == "" || port == "" {
-		return fmt.Errorf("ami.address must be host:port, got %q", c.Address)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("ami.address port must be 1-65535, got %q", port)
-	}
-	if c.Username == "" {
-		return fmt.Errorf("ami.username must be set")
+		errs = append(errs, fmt.Errorf("ami.address must be host:port, got %q", c.Address))
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		errs = append(errs, fmt.Errorf("ami.address port must be 1-65535, got %q", port))
 	}
 	// AMI is line based: a line break in a credential would inject headers
 	// into the Login action.
-	if strings.ContainsAny(c.Username, "\r\n") {
-		return fmt.Errorf("ami.username must not contain line breaks")
+	if c.Username == "" {
+		errs = append(errs, errors.New("ami.username must be set"))
+	} else if strings.ContainsAny(c.Username, "\r\n") {
+		errs = append(errs, errors.New("ami.username must not contain line breaks"))
 	}
 	if c.Password == "" {
-		return fmt.Errorf("ami.password must be set")
-	}
-	if strings.ContainsAny(c.Password, "\r\n") {
-		return fmt.Errorf("ami.password must not contain line breaks")
+		errs = append(errs, errors.New("ami.password must be set"))
+	} else if strings.ContainsAny(c.Password, "\r\n") {
+		errs = append(errs, errors.New("ami.password must not contain line breaks"))
 	}
 	if c.DialTimeout < 0 {
-		return fmt.Errorf("ami.dial_timeout must not be negative, got %s", c.DialTimeout)
+		errs = append(errs, fmt.Errorf("ami.dial_timeout must not be negative, got %s", c.DialTimeout))
 	}
 	if c.Events != "" {
 		for _, class := range strings.Split(c.Events, ",") {
 			if !validClass(strings.TrimSpace(class)) {
-				return fmt.Errorf("ami.events must be on, off or a comma list of event classes, got %q", c.Events)
+				errs = append(errs, fmt.Errorf("ami.events must be on, off or a comma list of event classes, got %q", c.Events))
+				break
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // validClass reports whether s is a manager.conf read class (or on/off),

@@ -15,11 +15,11 @@ type FaultKind int
 const (
 	// FaultOversized: a frame over the size limit, skipped whole.
 	FaultOversized FaultKind = iota + 1
-	// FaultMalformed: lines without a colon, skipped; the rest of their
-	// frame is kept.
+	// FaultMalformed: lines without a colon in an event or a response,
+	// skipped; the rest of their frame is kept.
 	FaultMalformed
 	// FaultGarbage: a frame with neither an Event nor a Response header
-	// (bytes that are not AMI), skipped.
+	// (bytes that are not AMI), skipped whole.
 	FaultGarbage
 	// FaultNoID: an event the engine uses that names no channel (no
 	// Uniqueid), skipped. A VarSet of a global variable and a UserEvent
@@ -57,7 +57,7 @@ type Fault struct {
 	Frame uint64
 	// Event is the frame's AMI event name, when it had one.
 	Event string
-	// Lines counts the lines without a colon (FaultMalformed).
+	// Lines counts the lines without a colon (FaultMalformed, FaultGarbage).
 	Lines int
 	// Detail says what was wrong.
 	Detail string
@@ -205,6 +205,16 @@ func (e *EventReader) Next() (mapping.Event, error) {
 // event translates one frame, reporting its faults.
 func (e *EventReader) event(f *Frame) (mapping.Event, bool, error) {
 	name := f.Event()
+	if name == "" && !f.has("Response") {
+		if len(f.Headers) == 0 && f.Malformed == 0 {
+			return mapping.Event{}, false, nil
+		}
+		detail := fmt.Sprintf("%d line(s) without a colon; skipped", f.Malformed)
+		if len(f.Headers) > 0 {
+			detail = fmt.Sprintf("no Event or Response header (first %q), %d line(s) without a colon; skipped", f.Headers[0].Key, f.Malformed)
+		}
+		return mapping.Event{}, false, e.fault(Fault{Kind: FaultGarbage, Frame: f.Seq, Lines: f.Malformed, Detail: detail})
+	}
 	if f.Malformed > 0 {
 		flt := Fault{Kind: FaultMalformed, Frame: f.Seq, Event: name, Lines: f.Malformed,
 			Detail: fmt.Sprintf("%d line(s) without a colon skipped", f.Malformed)}
@@ -213,11 +223,7 @@ func (e *EventReader) event(f *Frame) (mapping.Event, bool, error) {
 		}
 	}
 	if name == "" {
-		if len(f.Headers) > 0 && !f.has("Response") {
-			flt := Fault{Kind: FaultGarbage, Frame: f.Seq, Detail: fmt.Sprintf("no Event or Response header (first %q); skipped", f.Headers[0].Key)}
-			return mapping.Event{}, false, e.fault(flt)
-		}
-		return mapping.Event{}, false, nil
+		return mapping.Event{}, false, nil // a response
 	}
 	ev, ok := Translate(f)
 	if !ok {

@@ -26,7 +26,7 @@ func TestEventReaderFaults(t *testing.T) {
 			faults: []string{"malformed@1"}, err: io.EOF},
 		"garbage block between frames": {
 			in: "\x89\x00PNG junk\r\nmore junk\r\n\r\n" + hangup, events: 1,
-			faults: []string{"malformed@1"}, err: io.EOF},
+			faults: []string{"garbage@1"}, err: io.EOF},
 		"garbage with a colon is no event": {
 			in: "x:y\r\n\r\n" + hangup, events: 1,
 			faults: []string{"garbage@1"}, err: io.EOF},
@@ -80,7 +80,7 @@ func TestEventReaderStrict(t *testing.T) {
 	if _, err := r.Next(); err != stop {
 		t.Fatalf("err = %v, want stop", err)
 	}
-	if n := r.Faults(FaultMalformed); n != 1 {
-		t.Errorf("Faults(malformed) = %d", n)
+	if n := r.Faults(FaultGarbage); n != 1 {
+		t.Errorf("Faults(garbage) = %d", n)
 	}
 }

@@ -54,7 +54,7 @@ type Stats struct {
 	Malformed uint64 // lines without a colon, plus oversized frames
 	Oversized uint64 // frames skipped for exceeding MaxFrameSize (part of Malformed)
 	Skipped   uint64 // frames not translated (responses, unused events, the three below)
-	Garbage   uint64 // frames with neither an Event nor a Response header
+	Garbage   uint64 // frames with neither an Event nor a Response header (their lines without a colon count in Malformed too)
 	NoID      uint64 // events the engine uses that named no channel
 	Duplicate uint64 // timestamped events repeated byte for byte
 	// ByEvent counts every frame per AMI event name, SkippedByEvent only
@@ -187,6 +187,7 @@ func (s *Source) fault(f Fault) error {
 		st.Malformed += uint64(f.Lines)
 	case FaultGarbage:
 		st.Garbage++
+		st.Malformed += uint64(f.Lines)
 	case FaultNoID:
 		st.NoID++
 	case FaultDuplicate:

@@ -33,10 +33,11 @@ var (
 	ErrNotConnected = errors.New("not connected")
 )
 
-// readLimit bounds one websocket message. The library default (32 KiB) is
-// too small: a bridge event with many channels and channelvars exceeds it,
-// and hitting the limit closes the connection.
-const readLimit = 8 << 20
+// MaxMessageSize bounds one websocket message (and one line of a replayed
+// .ari.jsonl recording). The library default (32 KiB) is too small: a
+// bridge event with many channels and channelvars exceeds it, and hitting
+// the limit closes the connection.
+const MaxMessageSize = 8 << 20
 
 // Stats counts what a Source has read since it was made.
 type Stats struct {
@@ -148,7 +149,7 @@ func (s *Source) Connect(ctx context.Context) error {
 		}
 		return fmt.Errorf("ari: connect as %q at %s: %w", s.cfg.Username, s.cfg.URL, err)
 	}
-	conn.SetReadLimit(readLimit)
+	conn.SetReadLimit(MaxMessageSize)
 	pctx, stop := context.WithCancel(context.Background())
 	s.mu.Lock()
 	s.conn, s.stopPing = conn, stop

@@ -28,6 +28,12 @@ const (
 	// DriverUser is the scenario driver's account (originate, transfer, play).
 	DriverUser = "labdriver"
 	DriverPass = "labdriver-secret"
+	// CELUser is the daemon's PostgreSQL account in the lab (SELECT on the
+	// CEL table cel_pgsql writes; docker/asterisk/pg-init.sh).
+	CELUser = "callstatus"
+	CELPass = "callstatus-secret"
+	// CELDatabase holds the CEL table.
+	CELDatabase = "asterisk"
 	// DriverApp is the ARI application the driver registers (Stasis() in
 	// asterisk-conf/extensions.conf).
 	DriverApp = "callstatus-lab"
@@ -41,8 +47,9 @@ type Options struct {
 	Image string
 	// Name is the container name; default "callstatus-lab-<random>".
 	Name string
-	// AMIPort and ARIPort are the host ports on 127.0.0.1; 0 picks free ones.
-	AMIPort, ARIPort int
+	// AMIPort, ARIPort and PGPort are the host ports on 127.0.0.1; 0 picks
+	// free ones.
+	AMIPort, ARIPort, PGPort int
 	// Ready bounds the wait for Asterisk to boot; default 60 s.
 	Ready  time.Duration
 	Logger *slog.Logger
@@ -54,6 +61,10 @@ type Asterisk struct {
 	// AMIAddr is host:port of AMI; ARIURL is the HTTP base (no /ari suffix).
 	AMIAddr string
 	ARIURL  string
+	// PGAddr is host:port of the container's PostgreSQL (CEL); PGDSN the
+	// daemon's read-only connection string to it.
+	PGAddr string
+	PGDSN  string
 	// Daemon* are the callstatus daemon's credentials, Driver* the driver's.
 	DaemonUser, DaemonPass string
 	DriverUser, DriverPass string
@@ -96,6 +107,7 @@ func Start(ctx context.Context, opts Options) (*Asterisk, error) {
 	if _, err := docker(ctx, "run", "-d", "--name", opts.Name,
 		"-p", "127.0.0.1:"+port(opts.AMIPort)+":5038",
 		"-p", "127.0.0.1:"+port(opts.ARIPort)+":8088",
+		"-p", "127.0.0.1:"+port(opts.PGPort)+":5432",
 		opts.Image); err != nil {
 		return nil, fmt.Errorf("lab: run %s: %w", opts.Image, err)
 	}
@@ -106,16 +118,28 @@ func Start(ctx context.Context, opts Options) (*Asterisk, error) {
 		a.Stop(context.Background())
 		return nil, fmt.Errorf("lab: %s not ready: %w\n%s", opts.Name, err, logs)
 	}
-	log.Info("lab asterisk up", "container", a.Container, "ami", a.AMIAddr, "ari", a.ARIURL)
+	log.Info("lab asterisk up", "container", a.Container, "ami", a.AMIAddr, "ari", a.ARIURL, "pg", a.PGAddr)
 	return a, nil
 }
 
 // Attach describes an already running lab (e.g. `make lab-up`) without
-// starting anything.
+// starting anything. Its PostgreSQL address is asked from docker when the
+// container publishes one.
 func Attach(container, amiAddr, ariURL string) *Asterisk {
-	return &Asterisk{Container: container, AMIAddr: amiAddr, ARIURL: strings.TrimRight(ariURL, "/"),
+	a := &Asterisk{Container: container, AMIAddr: amiAddr, ARIURL: strings.TrimRight(ariURL, "/"),
 		DaemonUser: DaemonUser, DaemonPass: DaemonPass, DriverUser: DriverUser, DriverPass: DriverPass,
 		log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := docker(ctx, "port", container, "5432/tcp"); err == nil {
+		a.setPG(strings.TrimSpace(strings.SplitN(out, "\n", 2)[0]))
+	}
+	return a
+}
+
+func (a *Asterisk) setPG(addr string) {
+	a.PGAddr = addr
+	a.PGDSN = fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", CELUser, CELPass, addr, CELDatabase)
 }
 
 func (a *Asterisk) waitReady(ctx context.Context, limit time.Duration) error {
@@ -137,7 +161,12 @@ func (a *Asterisk) waitReady(ctx context.Context, limit time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("find ARI port: %w", err)
 	}
+	pg, err := hostPort("5432/tcp")
+	if err != nil {
+		return fmt.Errorf("find PostgreSQL port: %w", err)
+	}
 	a.AMIAddr, a.ARIURL = ami, "http://"+ari
+	a.setPG(pg)
 	var last error
 	for {
 		if last = a.ping(ctx); last == nil {

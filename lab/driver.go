@@ -238,29 +238,6 @@ func (d *Driver) originate(ctx context.Context, o originate) error {
 	return nil
 }
 
-// waitChannel polls until a channel whose name starts with prefix is in
-// state (e.g. "Up"), and returns it.
-func (d *Driver) waitChannel(ctx context.Context, prefix, suffix, state string, limit time.Duration) (ChannelInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	for {
-		chans, err := d.ami.Channels(ctx)
-		if err != nil {
-			return ChannelInfo{}, err
-		}
-		for _, c := range chans {
-			if strings.HasPrefix(c.Name, prefix) && strings.HasSuffix(c.Name, suffix) && (state == "" || c.State == state) {
-				return c, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ChannelInfo{}, fmt.Errorf("no channel %s*%s in state %q: %w", prefix, suffix, state, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
 // WaitIdle waits until Asterisk has no channels at all.
 func (d *Driver) WaitIdle(ctx context.Context, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)

@@ -36,7 +36,7 @@ func TestLab(t *testing.T) {
 	t.Run("record", func(t *testing.T) {
 		dir := t.TempDir()
 		cfg := RecordConfig{AMIAddr: a.AMIAddr, AMIUser: a.DaemonUser, AMIPass: a.DaemonPass,
-			ARIURL: a.ARIURL, ARIUser: a.DaemonUser, ARIPass: a.DaemonPass, App: "callstatus"}
+			ARIURL: a.ARIURL, ARIUser: a.DaemonUser, ARIPass: a.DaemonPass, App: "callstatus", Container: a.Container}
 		if err := RecordScenario(ctx, d, cfg, dir, "outbound-busy", "test"); err != nil {
 			t.Fatal(err)
 		}
@@ -44,6 +44,7 @@ func TestLab(t *testing.T) {
 			"outbound-busy.ami":           {"Response: Success\r\nActionID: login\r\n", "Event: DialEnd\r\n", "DialStatus: BUSY\r\n", "Event: Hangup\r\n"},
 			"outbound-busy.ari.jsonl":     {`"type":"ChannelCreated"`, `"CHANNEL(linkedid)":"`, `"type":"ChannelDestroyed"`},
 			"outbound-busy.manifest.json": {`"status": "canceled"`, `"reason": "BUSY"`},
+			"outbound-busy.cel.csv":       {"id,eventtype,eventtime,", ",CHAN_START,", `""hangupcause"":17`, ",LINKEDID_END,"},
 		}
 		for file, subs := range want {
 			b, err := os.ReadFile(filepath.Join(dir, file))

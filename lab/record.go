@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,10 @@ type RecordConfig struct {
 	// App is the ARI application name to register; the websocket subscribes
 	// to all channels (subscribeAll), as the daemon does.
 	App string
+	// Container, when set, is the lab container whose CEL table and
+	// queue_log file RecordScenario also exports (NAME.cel.csv,
+	// NAME.queue_log): what Asterisk itself recorded of the scenario.
+	Container string
 }
 
 // Recording is a running capture of one AMI and one ARI stream to
@@ -190,6 +196,13 @@ func RecordScenario(ctx context.Context, d *Driver, cfg RecordConfig, dir, name,
 		return fmt.Errorf("record %s: %w", name, err)
 	}
 	prefix := dir + "/" + name
+	var mark recordsMark
+	if cfg.Container != "" {
+		var err error
+		if mark, err = markRecords(ctx, cfg.Container); err != nil {
+			return fmt.Errorf("record %s: %w", name, err)
+		}
+	}
 	rec, err := StartRecording(ctx, cfg, prefix)
 	if err != nil {
 		return err
@@ -200,6 +213,11 @@ func RecordScenario(ctx context.Context, d *Driver, cfg RecordConfig, dir, name,
 	stopErr := rec.Stop()
 	if err := errors.Join(runErr, stopErr); err != nil {
 		return fmt.Errorf("record %s: %w", name, err)
+	}
+	if cfg.Container != "" {
+		if err := exportRecords(ctx, cfg.Container, prefix, mark); err != nil {
+			return fmt.Errorf("record %s: %w", name, err)
+		}
 	}
 	desc := s.Description
 	if desc == "" && len(s.Calls) == 1 {
@@ -215,4 +233,69 @@ func RecordScenario(ctx context.Context, d *Driver, cfg RecordConfig, dir, name,
 		return fmt.Errorf("record %s: %w", name, err)
 	}
 	return nil
+}
+
+// QueueLogPath is where the lab's Asterisk writes queue_log
+// (asterisk-conf/logger.conf).
+const QueueLogPath = "/var/log/asterisk/queue_log"
+
+// recordsMark is how far Asterisk's own records went before a scenario: the
+// last CEL row id and the queue_log file's size.
+type recordsMark struct {
+	celID    int64
+	queueLog int64
+}
+
+func markRecords(ctx context.Context, container string) (recordsMark, error) {
+	var m recordsMark
+	out, err := docker(ctx, "exec", "-u", "postgres", container, "psql", "-d", CELDatabase, "-Atc",
+		"select coalesce(max(id), 0) from cel")
+	if err != nil {
+		return m, fmt.Errorf("cel: last row id: %w", err)
+	}
+	if _, err := fmt.Sscan(out, &m.celID); err != nil {
+		return m, fmt.Errorf("cel: last row id %q: %w", out, err)
+	}
+	out, err = docker(ctx, "exec", container, "sh", "-c", "stat -c %s "+QueueLogPath+" 2>/dev/null || echo 0")
+	if err != nil {
+		return m, fmt.Errorf("queue_log: size: %w", err)
+	}
+	if _, err := fmt.Sscan(out, &m.queueLog); err != nil {
+		return m, fmt.Errorf("queue_log: size %q: %w", out, err)
+	}
+	return m, nil
+}
+
+// exportRecords writes the CEL rows and queue_log lines Asterisk wrote since
+// mark to prefix.cel.csv (psql's \copy ... csv header, as a site would export
+// them) and prefix.queue_log.
+func exportRecords(ctx context.Context, container, prefix string, m recordsMark) error {
+	csv, err := dockerStdout(ctx, "exec", "-u", "postgres", container, "psql", "-d", CELDatabase, "-qc",
+		fmt.Sprintf(`\copy (select * from cel where id > %d order by id) to stdout csv header`, m.celID))
+	if err != nil {
+		return fmt.Errorf("cel: export: %w", err)
+	}
+	if err := os.WriteFile(prefix+".cel.csv", csv, 0o644); err != nil {
+		return fmt.Errorf("cel: %w", err)
+	}
+	ql, err := dockerStdout(ctx, "exec", container, "sh", "-c",
+		fmt.Sprintf("tail -c +%d %s 2>/dev/null || true", m.queueLog+1, QueueLogPath))
+	if err != nil {
+		return fmt.Errorf("queue_log: export: %w", err)
+	}
+	if err := os.WriteFile(prefix+".queue_log", ql, 0o644); err != nil {
+		return fmt.Errorf("queue_log: %w", err)
+	}
+	return nil
+}
+
+// dockerStdout is docker with stdout alone (stderr goes into the error).
+func dockerStdout(ctx context.Context, args ...string) ([]byte, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("docker %s: %w: %s", args[0], err, strings.TrimSpace(errb.String()))
+	}
+	return out.Bytes(), nil
 }

@@ -1,17 +1,12 @@
 package lab
 
-import "github.com/callstatus/callstatus/mapping"
+import (
+	"github.com/callstatus/callstatus/lab/labrules"
+	"github.com/callstatus/callstatus/mapping"
+)
 
 // PBXID names the lab PBX in call ids and subjects.
-const PBXID = "lab"
+const PBXID = labrules.PBXID
 
-// Rules are the mapping rules for the lab dialplan: the defaults, plus the
-// simulated carrier that Local-channel scenarios dial (Local/NUMBER@carrier),
-// which a real PBX would reach through a PJSIP trunk already matched by the
-// default trunk patterns.
-func Rules() mapping.Config {
-	cfg := mapping.DefaultConfig()
-	cfg.PBXID = PBXID
-	cfg.TrunkChannels = append(cfg.TrunkChannels, "Local/*@carrier-*")
-	return cfg
-}
+// Rules are the mapping rules for the lab dialplan (see labrules.Rules).
+func Rules() mapping.Config { return labrules.Rules() }

@@ -221,10 +221,24 @@ func clickToCall(agent, dialed string, ring time.Duration) func(context.Context,
 	}
 }
 
-// answeredLeg waits for the Up agent leg (the ;1 half Dial created, which
-// sits in the bridge with the caller) of extension ext.
-func (d *Driver) answeredLeg(ctx context.Context, ext string) (ChannelInfo, error) {
-	return d.waitChannel(ctx, "Local/"+ext+"@lab-phones-", ";1", "Up", 10*time.Second)
+// pause is scenario time (a phone user talking before pressing a key), not
+// a wait for something to happen: those wait for events.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// answeredLeg waits, on the AMI events, for the answered ;1 half of phone
+// ext (the channel Dial created) to sit in a bridge with a channel named
+// peer*: only then does a transfer feature on it act on the call.
+func (d *Driver) answeredLeg(ctx context.Context, w *watch, ext, peer string) (chanState, error) {
+	return d.track.bridgedWith(ctx, w, "Local/"+ext+"@lab-phones-", ";1", peer)
 }
 
 func blindTransfer(ctx context.Context, d *Driver) error {
@@ -233,11 +247,13 @@ func blindTransfer(ctx context.Context, d *Driver) error {
 		Application: "Wait", Data: "30"}); err != nil {
 		return err
 	}
-	leg, err := d.answeredLeg(ctx, "251")
+	leg, err := d.answeredLeg(ctx, w, "251", "Local/800251@from-external-")
 	if err != nil {
 		return err
 	}
-	time.Sleep(time.Second) // talk a little before transferring
+	if err := pause(ctx, time.Second); err != nil { // talk a little before transferring
+		return err
+	}
 	if _, err := d.ami.Action(ctx, "BlindTransfer", Field{"Channel", leg.Name},
 		Field{"Context", "from-internal"}, Field{"Exten", "252"}); err != nil {
 		return err
@@ -245,25 +261,40 @@ func blindTransfer(ctx context.Context, d *Driver) error {
 	return d.track.wait(ctx, w)
 }
 
+// attendedTransfer: 253 answers; Atxfer plays the attended-transfer code
+// and 254 into its leg, which puts the caller on hold and calls 254 from
+// [from-internal]; once 254 answered and talks with 253, 253 hangs up,
+// which completes the transfer. Every step waits for its AMI events, so a
+// loaded machine only makes the scenario slower (issue 11: it used to poll
+// for 254 for a fixed 10 s, and phone 253 hung up by itself after 8 s).
 func attendedTransfer(ctx context.Context, d *Driver) error {
 	w := d.track.watch("Local/800253@from-external-")
 	if err := d.originate(ctx, originate{Channel: "Local/800253@from-external/n", CallerID: "<15550001018>",
 		Application: "Wait", Data: "30"}); err != nil {
 		return err
 	}
-	leg, err := d.answeredLeg(ctx, "253")
+	leg, err := d.answeredLeg(ctx, w, "253", "Local/800253@from-external-")
 	if err != nil {
 		return err
 	}
-	time.Sleep(time.Second)
+	if err := pause(ctx, time.Second); err != nil {
+		return err
+	}
 	if _, err := d.ami.Action(ctx, "Atxfer", Field{"Channel", leg.Name},
 		Field{"Context", "from-internal"}, Field{"Exten", "254"}); err != nil {
 		return err
 	}
-	if _, err := d.answeredLeg(ctx, "254"); err != nil {
+	// 254 answered (its leg is bridged with the consultation channel) and
+	// the transferer is bridged with the consultation channel too.
+	if _, err := d.answeredLeg(ctx, w, "254", "Local/254@from-internal-"); err != nil {
 		return fmt.Errorf("transfer target: %w", err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	if _, err := d.track.bridgedWith(ctx, w, leg.Name, "", "Local/254@from-internal-"); err != nil {
+		return fmt.Errorf("transferer in the consultation: %w", err)
+	}
+	if err := pause(ctx, 500*time.Millisecond); err != nil {
+		return err
+	}
 	// The transferer hangs up: that completes an attended transfer.
 	if _, err := d.ami.Action(ctx, "Hangup", Field{"Channel", leg.Name}); err != nil {
 		return err

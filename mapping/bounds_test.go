@@ -7,8 +7,8 @@ import (
 )
 
 // A flood keeps the engine's memory bounded: at most MaxCalls calls are
-// tracked (the oldest evicted as incomplete), at most MaxCalls finalized
-// channels remembered, and the TTL sweep ends what never hangs up.
+// tracked (the oldest evicted as incomplete), at most deadPerCall×MaxCalls
+// finalized ids remembered, and the TTL sweep ends what never hangs up.
 func TestFloodStaysBounded(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxCalls = 100
@@ -37,8 +37,8 @@ func TestFloodStaysBounded(t *testing.T) {
 			t.Fatalf("%d calls tracked, cap %d", m.Active(), cfg.MaxCalls)
 		}
 	}
-	if len(m.dead) > cfg.MaxCalls || len(m.deadOrder) > cfg.MaxCalls {
-		t.Errorf("%d finalized channels remembered (%d in order), cap %d", len(m.dead), len(m.deadOrder), cfg.MaxCalls)
+	if len(m.dead) > deadPerCall*cfg.MaxCalls || len(m.deadOrder) > deadPerCall*cfg.MaxCalls {
+		t.Errorf("%d finalized channels remembered (%d in order), cap %d", len(m.dead), len(m.deadOrder), deadPerCall*cfg.MaxCalls)
 	}
 	if statuses[""] != short || statuses["evicted"] != endless-cfg.MaxCalls {
 		t.Errorf("statuses by inference %v, want %d complete and %d evicted", statuses, short, endless-cfg.MaxCalls)

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -64,10 +65,11 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first rule that cannot work, naming its key.
+// Validate reports every rule that cannot work, each error naming its key.
 func (c Config) Validate() error {
-	if strings.TrimSpace(c.PBXID) == "" || strings.ContainsAny(c.PBXID, " .*>\t") {
-		return fmt.Errorf("mapping.pbx_id must be a non-empty NATS subject token (no spaces, dots, * or >), got %q", c.PBXID)
+	var errs []error
+	if err := CheckSubjectToken("mapping.pbx_id", c.PBXID); err != nil {
+		errs = append(errs, err)
 	}
 	for _, l := range []struct {
 		key  string
@@ -81,35 +83,35 @@ func (c Config) Validate() error {
 	} {
 		for i, v := range l.list {
 			if strings.TrimSpace(v) == "" {
-				return fmt.Errorf("%s[%d] must not be empty", l.key, i)
+				errs = append(errs, fmt.Errorf("%s[%d] must not be empty", l.key, i))
 			}
 		}
 	}
 	if n := len(c.InboundContexts) + len(c.InternalContexts); n > 255 {
-		return fmt.Errorf("mapping.inbound_contexts and mapping.internal_contexts hold %d contexts together, at most 255", n)
+		errs = append(errs, fmt.Errorf("mapping.inbound_contexts and mapping.internal_contexts hold %d contexts together, at most 255", n))
 	}
 	for _, ctx := range c.InboundContexts {
 		for _, in := range c.InternalContexts {
 			if ctx == in {
-				return fmt.Errorf("mapping.internal_contexts: %q is also in mapping.inbound_contexts", ctx)
+				errs = append(errs, fmt.Errorf("mapping.internal_contexts: %q is also in mapping.inbound_contexts", ctx))
 			}
 		}
 	}
 	for _, e := range c.TimeoutExits {
 		if e != strings.ToUpper(e) {
-			return fmt.Errorf("mapping.timeout_exits must be upper-case QUEUESTATUS values, got %q", e)
+			errs = append(errs, fmt.Errorf("mapping.timeout_exits must be upper-case QUEUESTATUS values, got %q", e))
 		}
 	}
 	if c.CallTTL < time.Minute {
-		return fmt.Errorf("mapping.call_ttl must be at least 1m, got %s", c.CallTTL)
+		errs = append(errs, fmt.Errorf("mapping.call_ttl must be at least 1m, got %s", c.CallTTL))
 	}
 	if c.ConfirmGrace < 0 {
-		return fmt.Errorf("mapping.confirm_grace must not be negative, got %s", c.ConfirmGrace)
+		errs = append(errs, fmt.Errorf("mapping.confirm_grace must not be negative, got %s", c.ConfirmGrace))
 	}
 	if c.MaxCalls < 1 {
-		return fmt.Errorf("mapping.max_calls must be at least 1, got %d", c.MaxCalls)
+		errs = append(errs, fmt.Errorf("mapping.max_calls must be at least 1, got %d", c.MaxCalls))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // glob matches s against a pattern where * matches any run of characters

@@ -27,16 +27,23 @@ func (m *Machine) finalize(cl *call, now time.Time, why string) CallStatus {
 	}
 	// Forget the call, but remember its channels for a while so the other
 	// source's late reports of the same channels open no new call.
-	cl.done = true
-	m.active--
+	m.retire(cl)
+	// Dated by the engine's clock, not the call's last event: a call
+	// ended by the TTL sweep is hours old, and its channels must still
+	// be remembered for the whole keep window after it was published.
+	stamp := m.clock.Time()
+	if stamp.IsZero() {
+		stamp = now
+	}
 	for _, l := range append(cl.aliases, cl.linked) {
 		if m.byLinked[l] == cl {
 			delete(m.byLinked, l)
 		}
-	}
-	stamp := cl.last
-	if stamp.IsZero() {
-		stamp = now
+		// A linkedid is its first channel's uniqueid: only input that
+		// contradicts itself makes it the id of a live channel elsewhere.
+		if _, live := m.chans[l]; !live {
+			m.bury(l, stamp)
+		}
 	}
 	for _, c := range cl.chans {
 		delete(m.chans, c.id)
@@ -125,6 +132,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 	}
 	for _, c := range chans {
 		st.Channels = append(st.Channels, c.name)
+		st.UniqueIDs = append(st.UniqueIDs, c.id)
 		if c.snapshot {
 			st.JoinedLate = true
 		}

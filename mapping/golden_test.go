@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstatus/callstatus/adapter"
-	"github.com/callstatus/callstatus/lab"
+	"github.com/callstatus/callstatus/lab/labrules"
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/replay"
 )
 
 // manifestCall is the answer key of one recorded call (lab.Call, read as
@@ -72,10 +72,10 @@ func TestReplayRecordings(t *testing.T) {
 		}
 		for set, files := range sets {
 			t.Run(name+"/"+set, func(t *testing.T) {
-				cfg := lab.Rules()
+				opt := replay.Options{Rules: labrules.Rules(), Strict: true}
 				var got []mapping.CallStatus
 				start := time.Now()
-				if err := adapter.Replay(cfg, files, func(cs mapping.CallStatus) { got = append(got, cs) }); err != nil {
+				if _, err := replay.Run(opt, files, func(cs mapping.CallStatus) { got = append(got, cs) }); err != nil {
 					t.Fatal(err)
 				}
 				if d := time.Since(start); d > 5*time.Second {

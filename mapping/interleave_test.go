@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/callstatus/callstatus/adapter"
-	"github.com/callstatus/callstatus/lab"
+	"github.com/callstatus/callstatus/lab/labrules"
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/replay"
 )
 
 // loadScenario reads one recording (AMI and ARI merged as the replay does)
@@ -17,7 +17,7 @@ import (
 func loadScenario(t *testing.T, base string) []mapping.Event {
 	t.Helper()
 	var out []mapping.Event
-	err := adapter.ReadRecordings([]string{base + ".ami", base + ".ari.jsonl"}, func(e mapping.Event) error {
+	_, err := replay.Read(replay.Options{Strict: true}, []string{base + ".ami", base + ".ari.jsonl"}, func(e mapping.Event) error {
 		out = append(out, e)
 		return nil
 	})
@@ -47,7 +47,7 @@ func TestRandomInterleavingsOfIndependentCalls(t *testing.T) {
 	var want []mapping.CallStatus
 	for _, mf := range manifests {
 		events := loadScenario(t, strings.TrimSuffix(mf, ".manifest.json"))
-		m := mapping.New(lab.Rules())
+		m := mapping.New(labrules.Rules())
 		for _, e := range events {
 			want = append(want, m.Apply(e)...)
 		}
@@ -60,7 +60,7 @@ func TestRandomInterleavingsOfIndependentCalls(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		pos := make([]int, len(streams))
-		m := mapping.New(lab.Rules())
+		a := mapping.NewAudit(labrules.Rules())
 		var got []mapping.CallStatus
 		for {
 			var live []int
@@ -73,8 +73,15 @@ func TestRandomInterleavingsOfIndependentCalls(t *testing.T) {
 				break
 			}
 			i := live[rng.IntN(len(live))]
-			got = append(got, m.Apply(streams[i][pos[i]])...)
+			out, err := a.Apply(streams[i][pos[i]])
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			got = append(got, out...)
 			pos[i]++
+		}
+		if _, err := a.Finish(streams[0][len(streams[0])-1].Time); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
 		}
 		gotOut := outcomes(got)
 		if strings.Join(gotOut, "\n") != strings.Join(wantOut, "\n") {
@@ -82,4 +89,33 @@ func TestRandomInterleavingsOfIndependentCalls(t *testing.T) {
 		}
 	}
 	t.Logf("%d streams, %d calls, 20 interleavings", len(streams), len(wantOut))
+}
+
+// Every recording, merged and each source alone, keeps the engine's
+// invariants after every event (mapping.Audit).
+func TestRecordingsKeepInvariants(t *testing.T) {
+	manifests, _ := filepath.Glob("../testdata/recordings/*.manifest.json")
+	for _, mf := range manifests {
+		base := strings.TrimSuffix(mf, ".manifest.json")
+		for set, files := range map[string][]string{"merged": {base + ".ami", base + ".ari.jsonl"}, "ami": {base + ".ami"}, "ari": {base + ".ari.jsonl"}} {
+			t.Run(filepath.Base(base)+"/"+set, func(t *testing.T) {
+				a := mapping.NewAudit(labrules.Rules())
+				var last mapping.Event
+				_, err := replay.Read(replay.Options{Strict: true}, files, func(e mapping.Event) error {
+					last = e
+					_, err := a.Apply(e)
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := a.Finish(last.Time); err != nil {
+					t.Fatal(err)
+				}
+				if len(a.Published) == 0 {
+					t.Fatal("no status")
+				}
+			})
+		}
+	}
 }

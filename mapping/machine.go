@@ -13,7 +13,9 @@ type Machine struct {
 
 	chans    map[string]*channel // by unique id
 	byLinked map[string]*call    // by linkedid (and aliases after merges)
-	active   int                 // calls in flight
+	// live is the set of calls in flight: Active is its size, so the
+	// count can never drift from the calls themselves.
+	live map[*call]struct{}
 	// contexts is inbound_contexts then internal_contexts: a channel
 	// remembers its first known context by index.
 	contexts []string
@@ -30,8 +32,11 @@ type Machine struct {
 	// order lists calls by creation for the MaxCalls cap (lazily pruned).
 	order []*call
 
-	last     *channel // the channel of the previous lookup (see channel)
-	up       srcMask  // sources connected now
+	last *channel // the channel of the previous lookup (see channel)
+	// clock is the latest time the engine was told (event or sweep): it
+	// dates the memory of finalized channels.
+	clock    stamp
+	up       srcMask // sources connected now
 	nextCall uint64
 	// upSince and downAt are when each source last came up and went down
 	// (event times): a snapshot trusts another source for the gap only
@@ -49,6 +54,7 @@ type Stats struct {
 	Evicted  uint64 // finalized early by the MaxCalls cap
 	Expired  uint64 // finalized by Sweep (TTL or unconfirmed hangup)
 	Orphaned uint64 // calls finalized with a source gap
+	Late     uint64 // dropped: named a channel or linkedid of a finalized call
 }
 
 type srcMask uint8
@@ -159,6 +165,7 @@ func New(cfg Config) *Machine {
 		cfg:      cfg,
 		chans:    make(map[string]*channel),
 		byLinked: make(map[string]*call),
+		live:     make(map[*call]struct{}),
 		bridges:  make(map[string][]*channel),
 		locals:   make(map[string]*channel),
 		dead:     make(map[string]time.Time),
@@ -166,284 +173,17 @@ func New(cfg Config) *Machine {
 	}
 }
 
+func (m *Machine) tick(t time.Time) {
+	if s := stampOf(t); s > m.clock {
+		m.clock = s
+	}
+}
+
 // Active is the number of calls in flight.
-func (m *Machine) Active() int { return m.active }
+func (m *Machine) Active() int { return len(m.live) }
 
 // Stats returns the engine's counters.
 func (m *Machine) Stats() Stats { return m.stats }
-
-// Apply feeds one event and returns the calls it finished, if any.
-func (m *Machine) Apply(e Event) []CallStatus {
-	m.stats.Events++
-	b := bit(e.Source)
-	switch e.Kind {
-	case SourceUp:
-		m.markUp(e.Source, e.Time)
-		return nil
-	case SourceDown:
-		m.up &^= b
-		m.downAt[e.Source&3] = e.Time
-		var out []CallStatus
-		for _, c := range m.sortedCalls() {
-			c.gap = true
-			if m.complete(c) {
-				out = append(out, m.finalize(c, e.Time, ""))
-			}
-		}
-		return out
-	case SnapshotDone:
-		return m.reconcile(e)
-	case KindUnknown:
-		m.stats.Ignored++
-		return nil
-	}
-	// A snapshot is a list, not a connection: it never reports hangups,
-	// so it must not be waited for.
-	if e.Source == SourceSnapshot {
-		b = 0
-	} else {
-		m.markUp(e.Source, e.Time)
-	}
-	r := refOf(e)
-
-	// Originate dials have no calling channel: they only tell that the
-	// peer was created by the PBX on a user's behalf (click-to-call).
-	if e.Chan.UniqueID == "" {
-		if (e.Kind == DialBegin || e.Kind == DialEnd) && e.Peer.UniqueID != "" {
-			p := m.channel(e.Peer, e.Source, e.Time)
-			if p == nil {
-				return nil
-			}
-			// Its status is about the user's own phone, not the far
-			// end: it explains a call only when nothing else was dialed.
-			if e.Kind == DialEnd && e.Status != "ANSWER" && p.call.origStatus == "" {
-				p.call.origStatus = keep(e.Status)
-				p.call.origRef = r
-			}
-			p.call.touch(e.Time)
-			return m.evict()
-		}
-		m.stats.Ignored++
-		return nil
-	}
-	c := m.channel(e.Chan, e.Source, e.Time)
-	if c == nil {
-		return nil
-	}
-	cl := c.call
-	cl.touch(e.Time)
-
-	switch e.Kind {
-	case ChannelCreated, ChannelSnapshot:
-		if e.Kind == ChannelSnapshot {
-			if e.Time.After(c.listedAt.Time()) || c.listedAt.IsZero() {
-				c.listedAt = stampOf(e.Time)
-			}
-			if len(cl.chans) == 1 || cl.snapshotOnly() {
-				c.snapshot = true
-			}
-			if c.snapApp == "" && e.Name != "" && c.seenBy == bit(SourceSnapshot) {
-				m.snapshotApp(c, e, r)
-			}
-		}
-		if e.Chan.State == "Up" && c.up.IsZero() {
-			c.up = stampOf(e.Time)
-		}
-		m.noteContext(c, e.Chan.Context, e.Chan.Exten)
-	case ChannelState:
-		if e.Chan.State == "Up" && c.up.IsZero() {
-			c.up = stampOf(e.Time)
-		}
-	case HangupRequest:
-		cl.noteHangup(c, e.Time)
-	case ChannelHangup:
-		c.goneBy |= b
-		if !c.gone {
-			c.gone = true
-			c.goneAt = stampOf(e.Time)
-		}
-		if c.cause == 0 && e.Cause != 0 {
-			c.cause, c.causeTxt = int32(e.Cause), keep(e.CauseText)
-		}
-		cl.noteHangup(c, e.Time)
-		if m.complete(cl) {
-			return append(m.evict(), m.finalize(cl, e.Time, ""))
-		}
-		return nil
-	case DialBegin, DialEnd, AgentCalled, AgentConnect, AgentRingNoAnswer, AgentComplete:
-		if e.Peer.UniqueID == "" {
-			break
-		}
-		p := m.channel(e.Peer, e.Source, e.Time)
-		if p == nil {
-			break
-		}
-		cl = m.merge(c.call, p.call)
-		p.peer = true
-		l := cl.leg(p, c)
-		if e.Queue != "" && l.queue == "" {
-			l.queue = keep(e.Queue)
-		}
-		if l.queue == "" {
-			if v := c.openVisit(""); v != nil {
-				l.queue = v.queue
-			}
-		}
-		switch e.Kind {
-		case DialBegin, AgentCalled:
-			if l.begin.IsZero() || e.Time.Before(l.begin.Time()) {
-				l.begin = stampOf(e.Time)
-			}
-			if cl.firstDial.IsZero() || e.Time.Before(cl.firstDial.Time()) {
-				cl.firstDial = stampOf(e.Time)
-			}
-		case DialEnd:
-			if l.status == "" || l.status == "RINGING" || l.status == "PROGRESS" || l.status == "PROCEEDING" {
-				l.status = keep(e.Status)
-				l.ref = r
-			}
-			if e.Status == "ANSWER" && l.answer.IsZero() {
-				l.answer = stampOf(e.Time)
-			}
-			m.noteDialEnd(cl, e, r)
-		case AgentConnect:
-			l.agent = true
-			if l.answer.IsZero() {
-				l.answer = stampOf(e.Time)
-			}
-			if v := c.latestVisit(e.Queue); v != nil && v.agent == nil {
-				v.agent, v.connect, v.connectRef = p, e.Time, r
-			}
-		case AgentRingNoAnswer:
-			if l.status == "" {
-				l.status = "NOANSWER"
-			}
-		}
-	case BridgeEnter:
-		members := m.bridges[e.Bridge]
-		if !slices.Contains(members, c) {
-			// Only two-party bridges tie calls together; a conference
-			// is many calls sharing a room.
-			if len(members) == 1 && e.Count <= 2 {
-				cl = m.merge(cl, members[0].call)
-			}
-			// Reuse the stored key: assigning to an existing string key
-			// replaces it, and e.Bridge would pin its frame.
-			id := e.Bridge
-			if len(members) > 0 && members[0].bridge == id {
-				id = members[0].bridge
-			} else {
-				id = keep(id)
-			}
-			m.bridges[id] = append(members, c)
-			c.bridge = id
-		}
-	case BridgeLeave:
-		m.leaveBridge(c, e.Bridge)
-	case QueueJoin:
-		v := c.latestVisit(e.Queue)
-		if v == nil || v.joined || !v.leave.IsZero() || v.status != "" {
-			v = cl.addVisit(c, keep(e.Queue), e.Time)
-		}
-		v.joined = true
-		v.position = e.Count
-	case QueueLeave:
-		if v := c.latestVisit(e.Queue); v != nil && v.leave.IsZero() {
-			v.leave = e.Time
-		}
-	case QueueAbandon:
-		if v := c.latestVisit(e.Queue); v != nil && !v.abandon {
-			v.abandon, v.abandonRef = true, r
-			if v.leave.IsZero() {
-				v.leave = e.Time
-			}
-		}
-	case VarSet:
-		m.varSet(c, e, r)
-	case AppRun:
-		m.noteContext(c, e.Chan.Context, e.Chan.Exten)
-		m.appRun(c, e, r)
-	case UserEvent:
-		if strings.EqualFold(e.Name, m.cfg.VMDropUserEvent) {
-			cl.noteVMDrop("userevent:"+e.Name, r)
-		}
-	case PlaybackStarted, PlaybackFinished:
-		if matchAny(m.cfg.VMDropMedia, e.Value) {
-			cl.noteVMDrop(keep(e.Value), r)
-		}
-	case Transfer:
-		cl.transfer = keep(e.Status)
-		if e.Peer.UniqueID != "" {
-			if p := m.channel(e.Peer, e.Source, e.Time); p != nil {
-				cl = m.merge(cl, p.call)
-			}
-		}
-		for _, id := range e.Linked {
-			if o := m.channel(Channel{UniqueID: id}, e.Source, e.Time); o != nil {
-				cl = m.merge(cl, o.call)
-			}
-		}
-		cl.transfer = keep(e.Status)
-	}
-	return m.evict()
-}
-
-func (m *Machine) noteDialEnd(cl *call, e Event, r ref) {
-	if cl.lastDial == "" || !e.Time.Before(cl.lastDialAt.Time()) {
-		if stampOf(e.Time) == cl.lastDialAt && cl.lastDial != "" {
-			return // the same fact from the other source
-		}
-		cl.lastDial, cl.lastDialAt, cl.lastDialRef = keep(e.Status), stampOf(e.Time), r
-	}
-}
-
-func (m *Machine) varSet(c *channel, e Event, r ref) {
-	switch {
-	case e.Name == "QUEUESTATUS":
-		// The value belongs to the Queue() run this source saw last: a
-		// slower source must not pin it on the next queue (timestamps of
-		// the two sources differ in precision, so time cannot tell).
-		var v *visit
-		if n := int(c.queueApps[e.Source&3]); n > 0 && n <= len(c.visits) {
-			v = c.visits[n-1]
-		} else {
-			for i := len(c.visits) - 1; i >= 0 && v == nil; i-- {
-				if !c.visits[i].start.After(e.Time) {
-					v = c.visits[i]
-				}
-			}
-		}
-		if v != nil && v.status == "" {
-			v.status, v.statusRef = keep(e.Value), r
-			if v.leave.IsZero() {
-				v.leave = e.Time
-			}
-		}
-	case e.Name == "DIALSTATUS":
-		c.call.dialStatusVar = keep(e.Value)
-	case e.Name == m.cfg.DirectionVariable && m.cfg.DirectionVariable != "":
-		c.call.dirVar = keep(strings.ToLower(strings.TrimSpace(e.Value)))
-	}
-}
-
-func (m *Machine) appRun(c *channel, e Event, r ref) {
-	switch strings.ToLower(e.Name) {
-	case "queue":
-		n := &c.queueApps[e.Source&3]
-		*n++
-		if int(*n) > len(c.visits) {
-			q, _, _ := strings.Cut(e.Value, ",")
-			c.call.addVisit(c, keep(strings.TrimSpace(q)), e.Time)
-		}
-	case "voicemail":
-		c.call.voicemail = true
-	case "playback", "controlplayback", "background":
-		media, _, _ := strings.Cut(e.Value, ",")
-		if matchAny(m.cfg.VMDropMedia, media) {
-			c.call.noteVMDrop(keep(media), r)
-		}
-	}
-}
 
 func (m *Machine) noteContext(c *channel, ctx, exten string) {
 	if c.dirCtx != 0 || ctx == "" {
@@ -470,28 +210,22 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 	}
 	if c == nil {
 		if _, gone := m.dead[ch.UniqueID]; gone {
-			m.stats.Ignored++
+			m.stats.Late++
 			return nil
 		}
-		var cl *call
-		id, linkedid := keep(ch.UniqueID), ""
-		if ch.LinkedID != "" {
-			cl = m.byLinked[ch.LinkedID]
-			switch {
-			case ch.LinkedID == ch.UniqueID:
-				linkedid = id
-			case cl != nil && cl.linked == ch.LinkedID:
-				linkedid = cl.linked
-			default:
-				linkedid = keep(ch.LinkedID)
-			}
+		// The call is the one its linkedid names; a channel whose linkedid
+		// is unknown (ARI without channelvars) may itself be the first
+		// channel of a call another source already named.
+		id, key := keep(ch.UniqueID), ch.LinkedID
+		if key == "" {
+			key = id
 		}
+		cl := m.callOf(key)
 		if cl == nil {
-			linked := linkedid
-			if linked == "" {
-				linked = id
+			if key != id {
+				key = keep(key)
 			}
-			cl = m.newCall(linked, t)
+			cl = m.newCall(key, t)
 		}
 		m.nextCall++
 		c = &channel{id: id, call: cl, created: stampOf(t), order: m.nextCall}
@@ -510,7 +244,11 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 	} else if ch.LinkedID != "" && !c.call.owns(ch.LinkedID) {
 		// A linkedid learnt late (the channel came from a source that
 		// had none) or one that names another call: join them.
-		if o := m.byLinked[ch.LinkedID]; o == nil {
+		if o := m.callOf(ch.LinkedID); o == nil {
+			if _, gone := m.dead[ch.LinkedID]; gone {
+				m.stats.Late++
+				return nil
+			}
 			l := keep(ch.LinkedID)
 			m.byLinked[l] = c.call
 			c.call.aliases = append(c.call.aliases, l)
@@ -535,11 +273,24 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 	return c
 }
 
+// callOf is the live call that linked names: the one keyed by it, or the
+// call of the channel whose uniqueid it is (a linkedid is the uniqueid of
+// the call's first channel).
+func (m *Machine) callOf(linked string) *call {
+	if cl := m.byLinked[linked]; cl != nil {
+		return cl
+	}
+	if c := m.chans[linked]; c != nil {
+		return c.call
+	}
+	return nil
+}
+
 func (m *Machine) newCall(linked string, t time.Time) *call {
 	m.nextCall++
 	cl := &call{id: m.nextCall, linked: linked, start: t, last: t}
 	m.byLinked[linked] = cl
-	m.active++
+	m.live[cl] = struct{}{}
 	m.order = append(m.order, cl)
 	return cl
 }
@@ -548,8 +299,11 @@ func (m *Machine) newCall(linked string, t time.Time) *call {
 // halves, two-party bridges) and returns the survivor: the older call, whose
 // linkedid names the merged one.
 func (m *Machine) merge(a, b *call) *call {
-	if a == b {
+	if a == b || b.done {
 		return a
+	}
+	if a.done {
+		return b
 	}
 	if b.start.Before(a.start) || (b.start.Equal(a.start) && b.id < a.id) {
 		a, b = b, a
@@ -594,9 +348,14 @@ func (m *Machine) merge(a, b *call) *call {
 	if a.firstHangup == nil || (b.firstHangup != nil && b.firstHangupAt < a.firstHangupAt) {
 		a.firstHangup, a.firstHangupAt = b.firstHangup, b.firstHangupAt
 	}
-	b.done = true
-	m.active--
+	m.retire(b)
 	return a
+}
+
+// retire takes a call out of flight: finalized, or merged into another.
+func (m *Machine) retire(cl *call) {
+	cl.done = true
+	delete(m.live, cl)
 }
 
 // complete: every channel is gone, and every connected source that reported
@@ -618,6 +377,7 @@ func (m *Machine) complete(cl *call) bool {
 // CallTTL, or hung up on one source and not confirmed by the other within
 // ConfirmGrace. It also forgets finalized channels after a while.
 func (m *Machine) Sweep(now time.Time) []CallStatus {
+	m.tick(now)
 	var out []CallStatus
 	for _, cl := range m.sortedCalls() {
 		switch {
@@ -649,11 +409,11 @@ func allGone(cl *call) bool {
 
 // evict enforces MaxCalls by finalizing the oldest calls as incomplete.
 func (m *Machine) evict() []CallStatus {
-	if m.active <= m.cfg.MaxCalls {
+	if len(m.live) <= m.cfg.MaxCalls {
 		return nil
 	}
 	var out []CallStatus
-	for m.active > m.cfg.MaxCalls && len(m.order) > 0 {
+	for len(m.live) > m.cfg.MaxCalls && len(m.order) > 0 {
 		cl := m.order[0]
 		m.order = m.order[1:]
 		if cl.done {
@@ -678,7 +438,7 @@ func (m *Machine) compactOrder() {
 }
 
 func (m *Machine) sortedCalls() []*call {
-	out := make([]*call, 0, m.active)
+	out := make([]*call, 0, len(m.live))
 	for _, cl := range m.order {
 		if !cl.done {
 			out = append(out, cl)

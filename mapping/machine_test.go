@@ -52,15 +52,24 @@ func (s *script) set(c Channel, name, value string) *script {
 	return s.add(Event{Kind: VarSet, Chan: c, Name: name, Value: value})
 }
 
+// run applies a script through the Audit (the engine's invariants after
+// every event) and requires every call to have ended by itself.
 func run(t *testing.T, events []Event) []CallStatus {
 	t.Helper()
-	m := New(DefaultConfig())
+	a := NewAudit(DefaultConfig())
 	var out []CallStatus
 	for _, e := range events {
-		out = append(out, m.Apply(e)...)
+		got, err := a.Apply(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, got...)
 	}
-	if m.Active() != 0 {
-		t.Fatalf("%d calls still active after the script", m.Active())
+	if n := a.Machine().Active(); n != 0 {
+		t.Fatalf("%d calls still active after the script", n)
+	}
+	if _, err := a.Finish(events[len(events)-1].Time); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -132,8 +132,11 @@ type CallStatus struct {
 	VMDropMedia string   `json:"vmdrop_media,omitempty"`
 	Transferred string   `json:"transferred,omitempty"` // blind or attended
 	Channels    []string `json:"channels"`
-	Incomplete  bool     `json:"incomplete,omitempty"` // events may be missing (source gap, TTL sweep)
-	JoinedLate  bool     `json:"joined_late,omitempty"`
-	Inferred    string   `json:"inferred,omitempty"`
-	Evidence    Evidence `json:"evidence"`
+	// UniqueIDs are the Asterisk Uniqueids of Channels, in the same order:
+	// a screen pop that knows any channel of the call finds it by them.
+	UniqueIDs  []string `json:"uniqueids"`
+	Incomplete bool     `json:"incomplete,omitempty"` // events may be missing (source gap, TTL sweep)
+	JoinedLate bool     `json:"joined_late,omitempty"`
+	Inferred   string   `json:"inferred,omitempty"`
+	Evidence   Evidence `json:"evidence"`
 }

@@ -1,11 +1,13 @@
 package publish
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/secret"
 )
 
@@ -116,75 +118,86 @@ func DefaultNATSConfig() NATSConfig {
 // Embedded reports whether the daemon runs its own server.
 func (c NATSConfig) UseEmbedded() bool { return len(c.URLs) == 0 }
 
-// Validate checks the NATS settings; errors name the key.
+// Validate checks the NATS settings and reports every problem, each
+// error naming its key.
 func (c NATSConfig) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	for i, u := range c.URLs {
 		pu, err := url.Parse(u)
 		if err != nil || pu.Host == "" {
-			return fmt.Errorf("nats.urls[%d] must be a URL such as nats://host:4222, got %q", i, u)
+			bad("nats.urls[%d] must be a URL such as nats://host:4222, got %q", i, u)
 		}
 	}
-	if err := validToken(c.SubjectPrefix, true); err != nil {
-		return fmt.Errorf("nats.subject_prefix %w, got %q", err, c.SubjectPrefix)
+	if err := mapping.CheckSubject("nats.subject_prefix", c.SubjectPrefix); err != nil {
+		errs = append(errs, err)
 	}
-	password, token, err := c.Secrets()
+	password, err := secret.Read(c.Password, c.PasswordFile, "nats.password")
 	if err != nil {
-		return err
+		errs = append(errs, err)
+	}
+	token, err := secret.Read(c.Token, c.TokenFile, "nats.token")
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if token != "" && (c.User != "" || c.CredentialsFile != "" || c.NKeyFile != "") {
-		return fmt.Errorf("nats.token cannot be combined with nats.user, nats.nkey_file or nats.credentials_file")
+		bad("nats.token cannot be combined with nats.user, nats.nkey_file or nats.credentials_file")
 	}
 	if c.CredentialsFile != "" && c.NKeyFile != "" {
-		return fmt.Errorf("nats.credentials_file and nats.nkey_file are exclusive")
+		bad("nats.credentials_file and nats.nkey_file are exclusive")
 	}
 	if password != "" && c.User == "" {
-		return fmt.Errorf("nats.password needs nats.user")
+		bad("nats.password needs nats.user")
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		return fmt.Errorf("nats.tls.cert_file and nats.tls.key_file go together")
+		bad("nats.tls.cert_file and nats.tls.key_file go together")
 	}
 	if c.JetStream {
-		if c.Stream.Name == "" || strings.ContainsAny(c.Stream.Name, " \t.*>/\\") {
-			return fmt.Errorf("nats.stream.name must be a name without spaces, '.', '*', '>' or slashes, got %q", c.Stream.Name)
+		if mapping.CheckSubjectToken("nats.stream.name", c.Stream.Name) != nil || strings.ContainsAny(c.Stream.Name, "/\\") {
+			bad("nats.stream.name must be a name without spaces, control characters, '.', '*', '>' or slashes, got %q", c.Stream.Name)
 		}
 		if c.Stream.Duplicates <= 0 {
-			return fmt.Errorf("nats.stream.duplicates must be positive, got %s", c.Stream.Duplicates)
+			bad("nats.stream.duplicates must be positive, got %s", c.Stream.Duplicates)
 		}
 		if c.Stream.MaxAge < 0 {
-			return fmt.Errorf("nats.stream.max_age must not be negative, got %s", c.Stream.MaxAge)
-		}
-		if c.Stream.MaxAge != 0 && c.Stream.MaxAge < c.Stream.Duplicates {
-			return fmt.Errorf("nats.stream.max_age (%s) must be 0 or at least nats.stream.duplicates (%s)", c.Stream.MaxAge, c.Stream.Duplicates)
+			bad("nats.stream.max_age must not be negative, got %s", c.Stream.MaxAge)
+		} else if c.Stream.MaxAge != 0 && c.Stream.MaxAge < c.Stream.Duplicates {
+			bad("nats.stream.max_age (%s) must be 0 or at least nats.stream.duplicates (%s)", c.Stream.MaxAge, c.Stream.Duplicates)
 		}
 		if c.Stream.Replicas < 1 || c.Stream.Replicas > 5 {
-			return fmt.Errorf("nats.stream.replicas must be 1 to 5, got %d", c.Stream.Replicas)
+			bad("nats.stream.replicas must be 1 to 5, got %d", c.Stream.Replicas)
 		}
 	}
 	if c.PublishTimeout <= 0 {
-		return fmt.Errorf("nats.publish_timeout must be positive, got %s", c.PublishTimeout)
+		bad("nats.publish_timeout must be positive, got %s", c.PublishTimeout)
 	}
 	if c.RetryMax <= 0 {
-		return fmt.Errorf("nats.retry_max must be positive, got %s", c.RetryMax)
+		bad("nats.retry_max must be positive, got %s", c.RetryMax)
 	}
 	if c.FlushTimeout <= 0 {
-		return fmt.Errorf("nats.flush_timeout must be positive, got %s", c.FlushTimeout)
+		bad("nats.flush_timeout must be positive, got %s", c.FlushTimeout)
 	}
 	if len(c.URLs) == 0 {
 		e := c.Embedded
 		if e.Port < -1 || e.Port > 65535 {
-			return fmt.Errorf("nats.embedded.port must be -1 (any) or 0..65535, got %d", e.Port)
+			bad("nats.embedded.port must be -1 (any) or 0..65535, got %d", e.Port)
+		}
+		if e.JetStreamDomain != "" {
+			if err := mapping.CheckSubjectToken("nats.embedded.jetstream_domain", e.JetStreamDomain); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if e.LeafNode.URL != "" {
 			pu, err := url.Parse(e.LeafNode.URL)
 			if err != nil || pu.Host == "" {
-				return fmt.Errorf("nats.embedded.leafnode.url must be a URL such as nats-leaf://hub:7422, got %q", e.LeafNode.URL)
+				bad("nats.embedded.leafnode.url must be a URL such as nats-leaf://hub:7422, got %q", e.LeafNode.URL)
 			}
 		}
 		if e.LeafNode.CredentialsFile != "" && e.LeafNode.URL == "" {
-			return fmt.Errorf("nats.embedded.leafnode.credentials_file needs nats.embedded.leafnode.url")
+			bad("nats.embedded.leafnode.credentials_file needs nats.embedded.leafnode.url")
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Secrets returns the password and token, read from their files when set.
@@ -196,24 +209,4 @@ func (c NATSConfig) Secrets() (password, token string, err error) {
 		return "", "", err
 	}
 	return password, token, nil
-}
-
-// validToken checks one subject token (or, with dots allowed, a literal
-// subject): no wildcards, no whitespace, no empty tokens.
-func validToken(s string, dots bool) error {
-	if s == "" {
-		return fmt.Errorf("must not be empty")
-	}
-	if strings.ContainsAny(s, " \t\r\n*>") {
-		return fmt.Errorf("must not contain spaces, '*' or '>'")
-	}
-	if !dots && strings.Contains(s, ".") {
-		return fmt.Errorf("must not contain '.'")
-	}
-	for _, tok := range strings.Split(s, ".") {
-		if tok == "" {
-			return fmt.Errorf("must not have empty tokens")
-		}
-	}
-	return nil
 }

@@ -28,7 +28,7 @@ func full() mapping.CallStatus {
 		Legs:   []mapping.Leg{{Channel: "PJSIP/100-2", Endpoint: "PJSIP/100", Queue: "sales", Outcome: "answered", DialStatus: "ANSWER", RingStart: &t0, Answer: &t1}},
 		Start:  t0, Answer: &t1, End: t1.Add(time.Minute), RingSeconds: 4, WaitSeconds: 4, TalkSeconds: 60,
 		Voicemail: true, IVR: true, VMDropMedia: "sound:vm-drop", Transferred: "blind",
-		Channels: []string{"PJSIP/trunk-1", "PJSIP/100-2"}, Incomplete: true, JoinedLate: true, Inferred: "answer",
+		Channels: []string{"PJSIP/trunk-1", "PJSIP/100-2"}, UniqueIDs: []string{"1.1", "1.2"}, Incomplete: true, JoinedLate: true, Inferred: "answer",
 		Evidence: mapping.Evidence{Rule: "queue.agent_connect", Events: []string{"ami#3"}},
 	}
 }
@@ -86,7 +86,7 @@ func TestSchemaMatchesCallStatus(t *testing.T) {
 		t.Errorf("full CallStatus: %v", err)
 	}
 	// The zero-ish status the engine could emit with only required fields.
-	minimal, _ := json.Marshal(mapping.CallStatus{Schema: 1, CallID: "p:1", Category: mapping.Inbound, Status: mapping.Missed, Direction: "inbound", Channels: []string{}})
+	minimal, _ := json.Marshal(mapping.CallStatus{Schema: 1, CallID: "p:1", Category: mapping.Inbound, Status: mapping.Missed, Direction: "inbound", Channels: []string{}, UniqueIDs: []string{}})
 	if err := s.Validate(minimal); err != nil {
 		t.Errorf("minimal CallStatus: %v", err)
 	}

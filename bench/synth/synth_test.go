@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/callstatus/callstatus/adapter"
-	"github.com/callstatus/callstatus/lab"
+	"github.com/callstatus/callstatus/lab/labrules"
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/replay"
 )
 
 const recordings = "../../testdata/recordings"
@@ -72,7 +72,7 @@ func TestGeneratedStreamReplaysToGoldenOutcomes(t *testing.T) {
 	ids := map[string]bool{}
 	n := 0
 	// outbound-vmdrop-ari is "connected" to AMI alone (see the golden test).
-	err = adapter.Replay(lab.Rules(), []string{path}, func(cs mapping.CallStatus) {
+	_, err = replay.Run(replay.Options{Rules: labrules.Rules(), Strict: true}, []string{path}, func(cs mapping.CallStatus) {
 		n++
 		if ids[cs.CallID] {
 			t.Errorf("call %s reported twice", cs.CallID)

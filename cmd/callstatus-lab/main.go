@@ -113,7 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		version, _ := a.CLI("core show version")
 		version = strings.TrimSpace(strings.SplitN(version, " built by", 2)[0])
 		cfg := lab.RecordConfig{AMIAddr: a.AMIAddr, AMIUser: lab.DaemonUser, AMIPass: lab.DaemonPass,
-			ARIURL: a.ARIURL, ARIUser: lab.DaemonUser, ARIPass: lab.DaemonPass, App: *app}
+			ARIURL: a.ARIURL, ARIUser: lab.DaemonUser, ARIPass: lab.DaemonPass, App: *app,
+			Container: a.Container}
 		for _, name := range names {
 			t0 := time.Now()
 			if err := lab.RecordScenario(ctx, d, cfg, *out, name, version); err != nil {

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/callstatus/callstatus/adapter"
 	"github.com/callstatus/callstatus/mapping"
+	"github.com/callstatus/callstatus/replay"
 )
 
 func runCmd(stderr io.Writer) *cobra.Command {
@@ -75,32 +77,64 @@ func configCmd(stdout io.Writer) *cobra.Command {
 	return c
 }
 
-func replayCmd(stdout io.Writer) *cobra.Command {
+func replayCmd(stdout, stderr io.Writer) *cobra.Command {
+	var strict bool
 	c := &cobra.Command{
-		Use:   "replay [--config FILE] FILES...",
+		Use:   "replay [--config FILE] [--strict] FILES...",
 		Short: "Feed recorded *.ami / *.ari.jsonl streams to the engine; print one JSON status per line",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Feed recorded *.ami / *.ari.jsonl streams to the engine, merged by time, and print
+one JSON status per line. The files are decoded as the daemon decodes its sockets:
+every bad frame or line is reported on stderr (file and frame or line) and skipped,
+unless --strict makes the first one fatal. The engine is swept every
+engine.sweep_interval of recording time, as the daemon's ticker does.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			cfg, _, err := loadConfig(cmd.Flags())
 			if err != nil {
 				return err
 			}
-			// Only the rules matter here: no source or NATS is used.
+			// Only the rules and the sweep matter here: no source or NATS is used.
 			if err := cfg.Mapping.Validate(); err != nil {
 				return err
 			}
+			if cfg.Engine.SweepInterval <= 0 {
+				return fmt.Errorf("engine.sweep_interval must be positive, got %s", cfg.Engine.SweepInterval)
+			}
 			enc := json.NewEncoder(stdout)
 			var werr error
-			err = adapter.Replay(cfg.Mapping, files, func(cs mapping.CallStatus) {
+			opt := replay.Options{
+				Rules: cfg.Mapping, SweepEvery: cfg.Engine.SweepInterval, Strict: strict,
+				Report: func(p replay.Problem) {
+					if !strict { // strict: the error says it
+						fmt.Fprintf(stderr, "replay: %v\n", p)
+					}
+				},
+			}
+			sum, err := replay.Run(opt, files, func(cs mapping.CallStatus) {
 				if werr == nil {
 					werr = enc.Encode(cs)
 				}
 			})
+			if n := sum.BadTotal(); n > 0 && err == nil {
+				fmt.Fprintf(stderr, "replay: %d bad frames or lines skipped (%s); %d statuses\n", n, badFiles(sum, files), sum.Statuses)
+			}
 			return errors.Join(err, werr)
 		},
 	}
 	addConfigFlags(c.Flags())
+	c.Flags().BoolVar(&strict, "strict", false, "stop at the first bad frame or line (exit non-zero)")
 	return c
+}
+
+// badFiles lists "FILE: N" for the files with bad input, in argument order.
+func badFiles(sum replay.Summary, files []string) string {
+	var parts []string
+	for _, f := range files {
+		if n := sum.Bad[f]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %d", f, n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // newLogger builds the daemon's logger from log.level and log.format

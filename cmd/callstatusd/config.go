@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -59,101 +61,204 @@ func defaultConfig() adapter.Config {
 
 // loadConfig reads defaults, then the file, then CALLSTATUS_* variables,
 // then flags (each overriding the one before) into an adapter.Config. It
-// does not validate; it rejects keys the daemon does not know. It returns
-// the file it read ("" for none).
+// does not validate; it refuses what it would misread: unknown keys and
+// variables, and values of the wrong type (every one of them, each
+// naming its place). It returns the file it read ("" for none).
 func loadConfig(fs *pflag.FlagSet) (adapter.Config, string, error) {
-	var cfg adapter.Config
-	v := viper.New()
-	v.SetConfigType("yaml")
-	known := map[string]bool{}
-	setDefaults(v, "", reflect.ValueOf(defaultConfig()), known)
+	l := loadLayers(fs, os.Environ())
+	return l.cfg, l.file, errors.Join(l.errs...)
+}
 
-	file := ""
-	if fs != nil {
-		file, _ = fs.GetString("config")
+// loadValid loads and validates, and reports every problem of both steps.
+func loadValid(fs *pflag.FlagSet) (adapter.Config, string, error) {
+	l := loadLayers(fs, os.Environ())
+	if l.unread {
+		return l.cfg, l.file, errors.Join(l.errs...)
 	}
-	if file == "" {
+	errs := append(l.errs, l.place(l.cfg.Validate())...)
+	sortByLine(errs, l.file)
+	return l.cfg, l.file, errors.Join(errs...)
+}
+
+// sortByLine puts the errors that name a line of file in the file's order,
+// and the others (environment, flags, keys the file does not set) after,
+// as they came.
+func sortByLine(errs []error, file string) {
+	pos := func(e error) (int, int) {
+		var pe placeError
+		if !errors.As(e, &pe) || file == "" || !strings.HasPrefix(pe.where, file+":") {
+			return math.MaxInt, 0
+		}
+		var line, col int
+		fmt.Sscanf(pe.where[len(file)+1:], "%d:%d", &line, &col)
+		return line, col
+	}
+	sort.SliceStable(errs, func(i, j int) bool {
+		li, ci := pos(errs[i])
+		lj, cj := pos(errs[j])
+		return li < lj || (li == lj && ci < cj)
+	})
+}
+
+// loaded is a config with where each value came from.
+type loaded struct {
+	cfg  adapter.Config
+	file string
+	errs []error
+	// where a key's value (or a list item's, "nats.urls[1]") was set:
+	// "file:line:col", "CALLSTATUS_X" or "--flag".
+	where map[string]string
+	bad   map[string]bool // keys (or sections) whose value was refused
+	// unread: the file does not parse.
+	unread bool
+}
+
+func loadLayers(fs *pflag.FlagSet, environ []string) loaded {
+	s := newSchema()
+	l := loaded{where: map[string]string{}, bad: map[string]bool{}}
+	v := viper.New()
+	walkConfig("", reflect.ValueOf(defaultConfig()), func(key string, val reflect.Value) {
+		// A default for every key; viper's Unmarshal skips keys without.
+		v.SetDefault(key, val.Interface())
+	})
+
+	if fs != nil {
+		l.file, _ = fs.GetString("config")
+	}
+	if l.file == "" {
 		for _, p := range searchPaths {
 			if _, err := os.Stat(p); err == nil {
-				file = p
+				l.file = p
 				break
 			}
 		}
 	}
-	if file != "" {
-		v.SetConfigFile(file)
-		if err := v.ReadInConfig(); err != nil {
-			return cfg, file, fmt.Errorf("config %s: %w", file, err)
+	layers := []layer{}
+	if l.file != "" {
+		data, err := os.ReadFile(l.file)
+		if err != nil {
+			l.errs = append(l.errs, fmt.Errorf("config: %w", err))
+			return l
 		}
-		if err := unknownKeys(v, known); err != nil {
-			return cfg, file, fmt.Errorf("config %s: %w", file, err)
-		}
+		layers = append(layers, decodeFile(l.file, data, s))
 	}
-
-	v.SetEnvPrefix(envPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
+	layers = append(layers, decodeEnv(environ, s))
+	for _, ly := range layers {
+		l.errs = append(l.errs, ly.errs...)
+		if err := v.MergeConfigMap(nest(ly.values)); err != nil {
+			l.errs = append(l.errs, fmt.Errorf("config: %w", err))
+		}
+		for k := range ly.values {
+			// A later layer sets the whole value, list items included.
+			delete(l.where, k)
+			for i := 0; ; i++ {
+				ik := fmt.Sprintf("%s[%d]", k, i)
+				if _, ok := l.where[ik]; !ok {
+					break
+				}
+				delete(l.where, ik)
+			}
+		}
+		for k, w := range ly.where {
+			l.where[k] = w
+		}
+		for k := range ly.bad {
+			l.bad[k] = true
+		}
+		l.unread = l.unread || ly.unread
+	}
 
 	if fs != nil {
 		for name, key := range flagKeys {
-			if f := fs.Lookup(name); f != nil {
-				if err := v.BindPFlag(key, f); err != nil {
-					return cfg, file, fmt.Errorf("config: flag --%s: %w", name, err)
-				}
+			f := fs.Lookup(name)
+			if f == nil {
+				continue
+			}
+			if err := v.BindPFlag(key, f); err != nil {
+				l.errs = append(l.errs, fmt.Errorf("config: flag --%s: %w", name, err))
+			}
+			if f.Changed {
+				l.where[key] = "--" + name
 			}
 		}
 	}
-	if err := v.UnmarshalExact(&cfg); err != nil {
-		where := "config"
-		if file != "" {
-			where = "config " + file
-		}
-		return cfg, file, fmt.Errorf("%s: %s", where, tidyDecodeError(err, v))
+	if err := v.UnmarshalExact(&l.cfg); err != nil {
+		// The layers were type-checked already: this is a bug here.
+		l.errs = append(l.errs, fmt.Errorf("config: %w", err))
 	}
-	return cfg, file, nil
+	return l
 }
 
-// tidyDecodeError turns mapstructure's report ("decoding failed due to the
-// following error(s):\n\n'engine.sweep_interval' time: invalid duration")
-// into one line per key with the offending value.
-func tidyDecodeError(err error, v *viper.Viper) string {
-	var out []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if !strings.HasPrefix(line, "'") {
+// nest turns {"ami.address": x} into {"ami": {"address": x}} for viper.
+func nest(flat map[string]any) map[string]any {
+	out := map[string]any{}
+	for key, val := range flat {
+		m := out
+		parts := strings.Split(key, ".")
+		for _, p := range parts[:len(parts)-1] {
+			sub, ok := m[p].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				m[p] = sub
+			}
+			m = sub
+		}
+		m[parts[len(parts)-1]] = val
+	}
+	return out
+}
+
+// leadingKey finds the key a validation error is about: errors start
+// with it ("nats.urls[1] must be a URL ...").
+var leadingKey = regexp.MustCompile(`^[a-z_]+(\.[a-z_]+)*(\[[0-9]+\])?`)
+
+// place splits a validation error into its parts and prefixes each with
+// where the key it names was set, so a file's error names the file and
+// the line. An error about a key whose value was refused while decoding
+// is dropped: the decoding error said it already.
+func (l loaded) place(err error) []error {
+	var out []error
+	for _, e := range flatten(err) {
+		key := leadingKey.FindString(e.Error())
+		base, _, _ := strings.Cut(key, "[")
+		if l.refused(base) {
 			continue
 		}
-		key, msg, ok := strings.Cut(line[1:], "' ")
+		where, ok := l.where[key]
 		if !ok {
-			out = append(out, line)
-			continue
+			where, ok = l.where[base]
 		}
-		out = append(out, fmt.Sprintf("%s: %s, got %q", key, msg, fmt.Sprint(v.Get(key))))
+		if !ok {
+			where = l.file // a key the file does not set: name the file
+		}
+		out = append(out, placeError{where, e})
 	}
-	if len(out) == 0 {
-		return err.Error()
-	}
-	return strings.Join(out, "; ")
+	return out
 }
 
-// loadValid loads and validates.
-func loadValid(fs *pflag.FlagSet) (adapter.Config, string, error) {
-	cfg, file, err := loadConfig(fs)
-	if err != nil {
-		return cfg, file, err
+// refused reports whether key's value, or its section, was refused.
+func (l loaded) refused(key string) bool {
+	for k := key; k != ""; k = parent(k) {
+		if l.bad[k] {
+			return true
+		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, file, err
-	}
-	return cfg, file, nil
+	return false
 }
 
-// setDefaults gives viper a default for every leaf key of the config:
-// without one, viper's Unmarshal ignores the environment for that key.
-func setDefaults(v *viper.Viper, prefix string, rv reflect.Value, known map[string]bool) {
-	walkConfig(prefix, rv, func(key string, val reflect.Value) {
-		known[key] = true
-		v.SetDefault(key, val.Interface())
-	})
+// flatten lists the errors inside errors.Join, however nested.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // walkConfig calls leaf for each leaf of a config struct, by its dotted
@@ -185,38 +290,4 @@ func walkConfig(prefix string, rv reflect.Value, leaf func(key string, v reflect
 		}
 		leaf(key, fv)
 	}
-}
-
-// unknownKeys names the first key in the file that the daemon does not
-// know (a typo would otherwise be ignored silently).
-func unknownKeys(v *viper.Viper, known map[string]bool) error {
-	var bad []string
-	for _, k := range v.AllKeys() {
-		if known[k] {
-			continue
-		}
-		section := false
-		for kk := range known {
-			if strings.HasPrefix(kk, k+".") {
-				section = true
-				break
-			}
-		}
-		if !section {
-			bad = append(bad, k)
-		}
-	}
-	if len(bad) == 0 {
-		return nil
-	}
-	sort.Strings(bad)
-	return errors.New("unknown key " + strings.Join(quoteAll(bad), ", "))
-}
-
-func quoteAll(s []string) []string {
-	out := make([]string, len(s))
-	for i, v := range s {
-		out[i] = fmt.Sprintf("%q", v)
-	}
-	return out
 }

@@ -18,33 +18,141 @@ func runArgs(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return o.String(), e.String(), err
 }
 
-// Each bad config is one file; the test holds the exact message a user
-// sees from `callstatusd config check`.
+// Each bad config is one file in testdata/bad; the test holds the exact
+// message a user sees from `callstatusd config check` (which then exits
+// 1). Every file needs its entry, so a new case cannot go unchecked.
 func TestConfigCheckRejects(t *testing.T) {
+	const sub = "NATS subject token (no spaces, control characters, '.', '*' or '>')"
+	const subs = "NATS subject tokens joined by '.' (no empty token, spaces, control characters, '*' or '>')"
 	tests := map[string]string{
-		"unknown-key.yaml":            `config testdata/unknown-key.yaml: unknown key "ami.adress"`,
-		"bad-ami-address.yaml":        `ami.address must be host:port, got "asterisk"`,
-		"no-sources.yaml":             `ami.enabled and ari.enabled are both false: enable at least one source`,
-		"ari-without-url.yaml":        `ari.url must be http(s)://host:port, got ""`,
-		"bad-pbx-id.yaml":             `mapping.pbx_id must be a non-empty NATS subject token (no spaces, dots, * or >), got "site.one"`,
-		"bad-duration.yaml":           `config testdata/bad-duration.yaml: engine.sweep_interval: time: invalid duration, got "fast"`,
-		"bad-log-level.yaml":          `log.level must be debug, info, warn or error, got "verbose"`,
-		"bad-nats-url.yaml":           `nats.urls[0] must be a URL such as nats://host:4222, got "localhost"`,
-		"bad-subject-prefix.yaml":     `nats.subject_prefix must not contain spaces, '*' or '>', got "call status"`,
-		"zero-duplicates.yaml":        `nats.stream.duplicates must be positive, got 0s`,
-		"leaf-creds-without-url.yaml": `nats.embedded.leafnode.credentials_file needs nats.embedded.leafnode.url`,
-		"token-and-user.yaml":         `nats.token cannot be combined with nats.user, nats.nkey_file or nats.credentials_file`,
-		"overlapping-contexts.yaml":   `mapping.internal_contexts: "from-trunk" is also in mapping.inbound_contexts`,
-		"not-yaml.yaml":               "config testdata/not-yaml.yaml: While parsing config: yaml: line 1: did not find expected ',' or ']'",
+		"unknown-key.yaml":                `unknown-key.yaml:4:3: unknown key ami.adress (did you mean ami.address?)`,
+		"key-in-wrong-section.yaml":       `key-in-wrong-section.yaml:2:1: unknown key pbx_id (did you mean mapping.pbx_id?)`,
+		"set-twice.yaml":                  `set-twice.yaml:4:3: ami.username is set twice (first at line 2)`,
+		"section-is-a-value.yaml":         `section-is-a-value.yaml:1:6: ami must be a section of keys, got "on"`,
+		"list-is-a-value.yaml":            `list-is-a-value.yaml:3:9: nats.urls must be a list such as [a, b], got "nats://nats:4222"`,
+		"not-yaml.yaml":                   `not-yaml.yaml:1: did not find expected ',' or ']'`,
+		"confirm-grace-no-unit.yaml":      `confirm-grace-no-unit.yaml:3:18: mapping.confirm_grace needs a unit: write 5s (or 5ms, 5m), got 5`,
+		"duplicates-no-unit.yaml":         `duplicates-no-unit.yaml:4:17: nats.stream.duplicates needs a unit: write 120s (or 120ms, 120m), got 120`,
+		"sweep-interval-no-unit.yaml":     `sweep-interval-no-unit.yaml:3:19: engine.sweep_interval needs a unit: write 5s (or 5ms, 5m), got 5`,
+		"duration-quoted-number.yaml":     `duration-quoted-number.yaml:3:13: mapping.call_ttl needs a unit: write 90s (or 90ms, 90m), got 90`,
+		"bad-duration.yaml":               `bad-duration.yaml:3:19: engine.sweep_interval must be a duration such as 500ms, 5s or 4h, got "fast"`,
+		"bool-is-a-number.yaml":           `bool-is-a-number.yaml:2:12: ami.enabled must be true or false, got 2`,
+		"bool-is-yes.yaml":                `bool-is-yes.yaml:4:13: ami.snapshot must be true or false, got "yes"`,
+		"bool-is-quoted.yaml":             `bool-is-quoted.yaml:4:13: ami.snapshot must be true or false, got "true" (quoted, so a string)`,
+		"int-is-a-float.yaml":             `int-is-a-float.yaml:4:11: nats.embedded.port must be an integer, got 4222.9`,
+		"int-is-a-bool.yaml":              `int-is-a-bool.yaml:4:11: nats.embedded.port must be an integer, got true`,
+		"int-is-a-word.yaml":              `int-is-a-word.yaml:3:14: mapping.max_calls must be an integer, got "many"`,
+		"int-overflow.yaml":               `int-overflow.yaml:4:11: nats.embedded.port is out of range, got 99999999999999999999`,
+		"bad-ami-address.yaml":            `bad-ami-address.yaml:2:12: ami.address must be host:port, got "asterisk"`,
+		"no-sources.yaml":                 `no-sources.yaml:2:12: ami.enabled and ari.enabled are both false: enable at least one source`,
+		"ari-without-url.yaml":            `ari-without-url.yaml: ari.url must be http(s)://host:port, got ""`,
+		"bad-pbx-id.yaml":                 `bad-pbx-id.yaml:3:11: mapping.pbx_id must be a ` + sub + `, got "site.one"`,
+		"pbx-id-newline.yaml":             `pbx-id-newline.yaml:3:11: mapping.pbx_id must be a ` + sub + `, got "site\none"`,
+		"bad-subject-prefix.yaml":         `bad-subject-prefix.yaml:3:19: nats.subject_prefix must be ` + subs + `, got "call status"`,
+		"subject-prefix-empty-token.yaml": `subject-prefix-empty-token.yaml:3:19: nats.subject_prefix must be ` + subs + `, got "calls..status"`,
+		"jetstream-domain-dot.yaml":       `jetstream-domain-dot.yaml:4:23: nats.embedded.jetstream_domain must be a ` + sub + `, got "edge.one"`,
+		"bad-log-level.yaml":              `bad-log-level.yaml:3:10: log.level must be debug, info, warn or error, got "verbose"`,
+		"bad-nats-url.yaml":               `bad-nats-url.yaml:3:10: nats.urls[0] must be a URL such as nats://host:4222, got "localhost"`,
+		"zero-duplicates.yaml":            `zero-duplicates.yaml:4:17: nats.stream.duplicates must be positive, got 0s`,
+		"leaf-creds-without-url.yaml":     `leaf-creds-without-url.yaml:5:25: nats.embedded.leafnode.credentials_file needs nats.embedded.leafnode.url`,
+		"token-and-user.yaml":             `token-and-user.yaml:5:10: nats.token cannot be combined with nats.user, nats.nkey_file or nats.credentials_file`,
+		"overlapping-contexts.yaml":       `overlapping-contexts.yaml:4:22: mapping.internal_contexts: "from-trunk" is also in mapping.inbound_contexts`,
+		// Every error, in the file's order, decoding and validation alike.
+		"every-error.yaml": `every-error.yaml:2:10: log.level must be debug, info, warn or error, got "verbose"
+every-error.yaml:3:11: log.format must be text or json, got "xml"
+every-error.yaml:5:12: ami.enabled must be true or false, got 2
+every-error.yaml:6:12: ami.address must be host:port, got "asterisk"
+every-error.yaml:9:17: ami.dial_timeout needs a unit: write 10s (or 10ms, 10m), got 10
+every-error.yaml:11:11: mapping.pbx_id must be a ` + sub + `, got "a b"
+every-error.yaml:12:14: mapping.max_calls must be at least 1, got 0
+every-error.yaml:14:19: nats.subject_prefix must be ` + subs + `, got "call status"
+every-error.yaml:16:17: nats.stream.duplicates needs a unit: write 120s (or 120ms, 120m), got 120
+every-error.yaml:17:15: nats.stream.replicas must be 1 to 5, got 9
+every-error.yaml:19:11: nats.embedded.port must be an integer, got 4222.9`,
+	}
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range files {
+		if _, ok := tests[filepath.Base(p)]; !ok {
+			t.Errorf("%s has no expected message in this test", p)
+		}
 	}
 	for file, want := range tests {
 		t.Run(file, func(t *testing.T) {
-			out, _, err := runArgs(t, "config", "check", "--config", filepath.Join("testdata", file))
+			p := filepath.Join("testdata", "bad", file)
+			if _, err := os.Stat(p); err != nil {
+				t.Fatal(err)
+			}
+			out, _, err := runArgs(t, "config", "check", "--config", p)
 			if err == nil {
 				t.Fatalf("accepted; printed %q", out)
 			}
+			want = strings.ReplaceAll("\n"+want, "\n", "\ntestdata/bad/")[1:]
 			if err.Error() != want {
 				t.Errorf("error:\n got %q\nwant %q", err.Error(), want)
+			}
+		})
+	}
+}
+
+// The environment follows the file's rules, and a variable that sets no
+// key is refused; flags name themselves too.
+func TestConfigCheckRejectsEnvAndFlags(t *testing.T) {
+	tests := map[string]struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		"misspelled variable": {
+			env:  map[string]string{"CALLSTATUS_AMI_ADRESS": "10.0.0.1:5038"},
+			want: `CALLSTATUS_AMI_ADRESS is not a config variable: did you mean CALLSTATUS_AMI_ADDRESS (ami.address)?`,
+		},
+		"bool is a number": {
+			env:  map[string]string{"CALLSTATUS_AMI_ENABLED": "2"},
+			want: `CALLSTATUS_AMI_ENABLED: ami.enabled must be true or false, got "2"`,
+		},
+		"int is a float": {
+			env:  map[string]string{"CALLSTATUS_NATS_EMBEDDED_PORT": "4222.9"},
+			want: `CALLSTATUS_NATS_EMBEDDED_PORT: nats.embedded.port must be an integer, got "4222.9"`,
+		},
+		"int overflows": {
+			env:  map[string]string{"CALLSTATUS_MAPPING_MAX_CALLS": "99999999999999999999"},
+			want: `CALLSTATUS_MAPPING_MAX_CALLS: mapping.max_calls is out of range, got "99999999999999999999"`,
+		},
+		"duration without a unit": {
+			env:  map[string]string{"CALLSTATUS_MAPPING_CONFIRM_GRACE": "5"},
+			want: `CALLSTATUS_MAPPING_CONFIRM_GRACE: mapping.confirm_grace needs a unit: write 5s (or 5ms, 5m), got 5`,
+		},
+		"pbx_id with a newline, over a good file": {
+			env:  map[string]string{"CALLSTATUS_MAPPING_PBX_ID": "site\none"},
+			args: []string{"--config", "testdata/good.yaml"},
+			want: `CALLSTATUS_MAPPING_PBX_ID: mapping.pbx_id must be a NATS subject token (no spaces, control characters, '.', '*' or '>'), got "site\none"`,
+		},
+		"flag": {
+			args: []string{"--pbx-id", "a b"},
+			want: `--pbx-id: mapping.pbx_id must be a NATS subject token (no spaces, control characters, '.', '*' or '>'), got "a b"`,
+		},
+		"two variables, both reported": {
+			env: map[string]string{"CALLSTATUS_AMI_ENABLED": "yes", "CALLSTATUS_ENGINE_SWEEP_INTERVAL": "1"},
+			want: `CALLSTATUS_AMI_ENABLED: ami.enabled must be true or false, got "yes"
+CALLSTATUS_ENGINE_SWEEP_INTERVAL: engine.sweep_interval needs a unit: write 1s (or 1ms, 1m), got 1`,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("CALLSTATUS_AMI_USERNAME", "callstatus")
+			t.Setenv("CALLSTATUS_AMI_PASSWORD", "secret")
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			out, _, err := runArgs(t, append([]string{"config", "check"}, tc.args...)...)
+			if err == nil {
+				t.Fatalf("accepted; printed %q", out)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("error:\n got %q\nwant %q", err.Error(), tc.want)
 			}
 		})
 	}

@@ -47,7 +47,7 @@ nats:
 	// A missing file is named by its key.
 	t.Setenv("CALLSTATUS_AMI_PASSWORD_FILE", filepath.Join(dir, "missing"))
 	_, _, err = runArgs(t, "config", "check", "--config", cfgFile)
-	if err == nil || !strings.HasPrefix(err.Error(), "ami.password_file: open ") {
+	if err == nil || !strings.HasPrefix(err.Error(), "CALLSTATUS_AMI_PASSWORD_FILE: ami.password_file: open ") {
 		t.Errorf("check with a missing file: %v", err)
 	}
 }

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 image=${1:-callstatus/asterisk-base:sid}
-packages=asterisk,asterisk-core-sounds-en-gsm,sip-tester,ca-certificates
+packages=asterisk,asterisk-core-sounds-en-gsm,sip-tester,ca-certificates,postgresql
 
 if docker image inspect "$image" >/dev/null 2>&1; then
 	echo "bootstrap-base: $image exists, reusing it"

@@ -1,0 +1,398 @@
+package mapping
+
+import "strings"
+
+// handler applies one group of event kinds to the channel c the event is
+// about (already found or created, its call touched). It returns the calls
+// the event finished.
+type handler func(m *Machine, c *channel, e *Event, r ref) []CallStatus
+
+// handlers: one per group of kinds. Kinds without one (source and snapshot
+// bookkeeping) are handled before a channel is looked up.
+var handlers = [kindCount]handler{
+	ChannelCreated:    (*Machine).onChannel,
+	ChannelSnapshot:   (*Machine).onChannel,
+	ChannelState:      (*Machine).onChannel,
+	HangupRequest:     (*Machine).onHangup,
+	ChannelHangup:     (*Machine).onHangup,
+	DialBegin:         (*Machine).onLeg,
+	DialEnd:           (*Machine).onLeg,
+	AgentCalled:       (*Machine).onLeg,
+	AgentConnect:      (*Machine).onLeg,
+	AgentRingNoAnswer: (*Machine).onLeg,
+	AgentComplete:     (*Machine).onLeg,
+	BridgeEnter:       (*Machine).onBridge,
+	BridgeLeave:       (*Machine).onBridge,
+	QueueJoin:         (*Machine).onQueue,
+	QueueLeave:        (*Machine).onQueue,
+	QueueAbandon:      (*Machine).onQueue,
+	VarSet:            (*Machine).onVar,
+	AppRun:            (*Machine).onApp,
+	UserEvent:         (*Machine).onMedia,
+	PlaybackStarted:   (*Machine).onMedia,
+	PlaybackFinished:  (*Machine).onMedia,
+	Transfer:          (*Machine).onTransfer,
+}
+
+// Apply feeds one event and returns the calls it finished, if any.
+func (m *Machine) Apply(e Event) []CallStatus {
+	m.stats.Events++
+	m.tick(e.Time)
+	switch e.Kind {
+	case SourceUp:
+		m.markUp(e.Source, e.Time)
+		return nil
+	case SourceDown:
+		return m.sourceDown(e)
+	case SnapshotDone:
+		return m.reconcile(e)
+	}
+	if e.Kind >= kindCount || handlers[e.Kind] == nil {
+		m.stats.Ignored++
+		return nil
+	}
+	if m.late(&e) {
+		m.stats.Late++
+		return nil
+	}
+	// A snapshot is a list, not a connection: it never reports hangups,
+	// so it must not be waited for.
+	if e.Source != SourceSnapshot {
+		m.markUp(e.Source, e.Time)
+	}
+	if e.Chan.UniqueID == "" {
+		return m.onOriginate(&e)
+	}
+	c := m.channel(e.Chan, e.Source, e.Time)
+	if c == nil {
+		return nil
+	}
+	c.call.touch(e.Time)
+	out := handlers[e.Kind](m, c, &e, refOf(e))
+	if len(m.live) <= m.cfg.MaxCalls {
+		return out
+	}
+	return append(m.evict(), out...)
+}
+
+// late: the event names a channel or a linkedid of a finalized call.
+// Asterisk never reuses either, so it is a late report (the second
+// source's, or one that outlived a TTL or a source gap): it must neither
+// start nor revive a call. Chan is checked by channel itself.
+func (m *Machine) late(e *Event) bool {
+	if e.Peer.UniqueID != "" && m.isDead(e.Peer) {
+		return true
+	}
+	for _, id := range e.Linked {
+		if m.isDead(Channel{UniqueID: id}) {
+			return true
+		}
+	}
+	return e.Chan.UniqueID != "" && m.isDead(e.Chan)
+}
+
+// isDead: ch names a finalized channel, or a finalized call's linkedid.
+// Live ids are answered by the live maps, so a call in flight costs a
+// lookup each and the dead set is read only for unknown ids.
+func (m *Machine) isDead(ch Channel) bool {
+	if _, live := m.chans[ch.UniqueID]; !live {
+		if _, gone := m.dead[ch.UniqueID]; gone {
+			return true
+		}
+	}
+	if ch.LinkedID == "" || ch.LinkedID == ch.UniqueID {
+		return false
+	}
+	if _, live := m.byLinked[ch.LinkedID]; live {
+		return false
+	}
+	_, gone := m.dead[ch.LinkedID]
+	return gone
+}
+
+// onOriginate: a dial with no calling channel only tells that the peer was
+// created by the PBX on a user's behalf (click-to-call).
+func (m *Machine) onOriginate(e *Event) []CallStatus {
+	if (e.Kind != DialBegin && e.Kind != DialEnd) || e.Peer.UniqueID == "" {
+		m.stats.Ignored++
+		return nil
+	}
+	p := m.channel(e.Peer, e.Source, e.Time)
+	if p == nil {
+		return nil
+	}
+	// Its status is about the user's own phone, not the far end: it
+	// explains a call only when nothing else was dialed.
+	if e.Kind == DialEnd && e.Status != "ANSWER" && p.call.origStatus == "" {
+		p.call.origStatus = keep(e.Status)
+		p.call.origRef = refOf(*e)
+	}
+	p.call.touch(e.Time)
+	return m.evict()
+}
+
+func (m *Machine) sourceDown(e Event) []CallStatus {
+	m.up &^= bit(e.Source)
+	m.downAt[e.Source&3] = e.Time
+	var out []CallStatus
+	for _, c := range m.sortedCalls() {
+		c.gap = true
+		if m.complete(c) {
+			out = append(out, m.finalize(c, e.Time, ""))
+		}
+	}
+	return out
+}
+
+// onChannel: a channel was created, listed by a snapshot or changed state.
+func (m *Machine) onChannel(c *channel, e *Event, r ref) []CallStatus {
+	if e.Kind == ChannelSnapshot {
+		cl := c.call
+		if c.listedAt.IsZero() || e.Time.After(c.listedAt.Time()) {
+			c.listedAt = stampOf(e.Time)
+		}
+		if len(cl.chans) == 1 || cl.snapshotOnly() {
+			c.snapshot = true
+		}
+		if c.snapApp == "" && e.Name != "" && c.seenBy == bit(SourceSnapshot) {
+			m.snapshotApp(c, *e, r)
+		}
+	}
+	if e.Chan.State == "Up" && c.up.IsZero() {
+		c.up = stampOf(e.Time)
+	}
+	if e.Kind != ChannelState {
+		m.noteContext(c, e.Chan.Context, e.Chan.Exten)
+	}
+	return nil
+}
+
+// onHangup: a hangup was asked for (who hung up first), or the channel is
+// gone, which may finish its call.
+func (m *Machine) onHangup(c *channel, e *Event, _ ref) []CallStatus {
+	cl := c.call
+	cl.noteHangup(c, e.Time)
+	if e.Kind == HangupRequest {
+		return nil
+	}
+	if e.Source != SourceSnapshot {
+		c.goneBy |= bit(e.Source)
+	}
+	if !c.gone {
+		c.gone = true
+		c.goneAt = stampOf(e.Time)
+	}
+	if c.cause == 0 && e.Cause != 0 {
+		c.cause, c.causeTxt = int32(e.Cause), keep(e.CauseText)
+	}
+	if m.complete(cl) {
+		return []CallStatus{m.finalize(cl, e.Time, "")}
+	}
+	return nil
+}
+
+// onLeg: c dialed, or a queue rang, the peer leg; the leg's story so far.
+func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
+	if e.Peer.UniqueID == "" {
+		return nil
+	}
+	p := m.channel(e.Peer, e.Source, e.Time)
+	if p == nil {
+		return nil
+	}
+	// channel may have merged calls: c.call is the survivor.
+	cl := m.merge(c.call, p.call)
+	p.peer = true
+	l := cl.leg(p, c)
+	if e.Queue != "" && l.queue == "" {
+		l.queue = keep(e.Queue)
+	}
+	if l.queue == "" {
+		if v := c.openVisit(""); v != nil {
+			l.queue = v.queue
+		}
+	}
+	switch e.Kind {
+	case DialBegin, AgentCalled:
+		if l.begin.IsZero() || e.Time.Before(l.begin.Time()) {
+			l.begin = stampOf(e.Time)
+		}
+		if cl.firstDial.IsZero() || e.Time.Before(cl.firstDial.Time()) {
+			cl.firstDial = stampOf(e.Time)
+		}
+	case DialEnd:
+		if l.status == "" || l.status == "RINGING" || l.status == "PROGRESS" || l.status == "PROCEEDING" {
+			l.status = keep(e.Status)
+			l.ref = r
+		}
+		if e.Status == "ANSWER" && l.answer.IsZero() {
+			l.answer = stampOf(e.Time)
+		}
+		cl.noteDialEnd(e, r)
+	case AgentConnect:
+		l.agent = true
+		if l.answer.IsZero() {
+			l.answer = stampOf(e.Time)
+		}
+		if v := c.latestVisit(e.Queue); v != nil && v.agent == nil {
+			v.agent, v.connect, v.connectRef = p, e.Time, r
+		}
+	case AgentRingNoAnswer:
+		if l.status == "" {
+			l.status = "NOANSWER"
+		}
+	}
+	return nil
+}
+
+// onBridge: c entered or left a bridge. Only two-party bridges tie calls
+// together; a conference is many calls sharing a room.
+func (m *Machine) onBridge(c *channel, e *Event, _ ref) []CallStatus {
+	if e.Kind == BridgeLeave {
+		m.leaveBridge(c, e.Bridge)
+		return nil
+	}
+	if e.Bridge == "" || c.bridge == e.Bridge {
+		return nil
+	}
+	// A channel is in one bridge at a time: entering one leaves the last,
+	// also when its BridgeLeave was lost in a source gap.
+	if c.bridge != "" {
+		m.leaveBridge(c, c.bridge)
+	}
+	members := m.bridges[e.Bridge]
+	if len(members) == 1 && e.Count <= 2 {
+		m.merge(c.call, members[0].call)
+	}
+	// Reuse the stored key: assigning to an existing string key replaces
+	// it, and e.Bridge would pin its frame.
+	id := e.Bridge
+	if len(members) > 0 {
+		id = members[0].bridge
+	} else {
+		id = keep(id)
+	}
+	m.bridges[id] = append(members, c)
+	c.bridge = id
+	return nil
+}
+
+// onQueue: the caller c joined, left or abandoned a queue.
+func (m *Machine) onQueue(c *channel, e *Event, r ref) []CallStatus {
+	v := c.latestVisit(e.Queue)
+	switch e.Kind {
+	case QueueJoin:
+		if v == nil || v.joined || !v.leave.IsZero() || v.status != "" {
+			v = c.call.addVisit(c, keep(e.Queue), e.Time)
+		}
+		v.joined = true
+		v.position = e.Count
+	case QueueLeave:
+		if v != nil && v.leave.IsZero() {
+			v.leave = e.Time
+		}
+	case QueueAbandon:
+		if v != nil && !v.abandon {
+			v.abandon, v.abandonRef = true, r
+			if v.leave.IsZero() {
+				v.leave = e.Time
+			}
+		}
+	}
+	return nil
+}
+
+// onMedia: a UserEvent or a playback that may be a voicemail drop.
+func (m *Machine) onMedia(c *channel, e *Event, r ref) []CallStatus {
+	switch {
+	case e.Kind == UserEvent && strings.EqualFold(e.Name, m.cfg.VMDropUserEvent):
+		c.call.noteVMDrop("userevent:"+e.Name, r)
+	case e.Kind != UserEvent && matchAny(m.cfg.VMDropMedia, e.Value):
+		c.call.noteVMDrop(keep(e.Value), r)
+	}
+	return nil
+}
+
+// onTransfer ties the transferred channels into one call.
+func (m *Machine) onTransfer(c *channel, e *Event, _ ref) []CallStatus {
+	if e.Peer.UniqueID != "" {
+		if p := m.channel(e.Peer, e.Source, e.Time); p != nil {
+			m.merge(c.call, p.call)
+		}
+	}
+	for _, id := range e.Linked {
+		if o := m.channel(Channel{UniqueID: id}, e.Source, e.Time); o != nil {
+			m.merge(c.call, o.call)
+		}
+	}
+	c.call.transfer = keep(e.Status)
+	return nil
+}
+
+func (cl *call) noteDialEnd(e *Event, r ref) {
+	if cl.lastDial == "" || !e.Time.Before(cl.lastDialAt.Time()) {
+		if stampOf(e.Time) == cl.lastDialAt && cl.lastDial != "" {
+			return // the same fact from the other source
+		}
+		cl.lastDial, cl.lastDialAt, cl.lastDialRef = keep(e.Status), stampOf(e.Time), r
+	}
+}
+
+// onVar: QUEUESTATUS, DIALSTATUS and the direction variable.
+func (m *Machine) onVar(c *channel, e *Event, r ref) []CallStatus {
+	switch {
+	case e.Name == "QUEUESTATUS":
+		// The value belongs to the Queue() run this source saw last: a
+		// slower source must not pin it on the next queue (timestamps of
+		// the two sources differ in precision, so time cannot tell).
+		var v *visit
+		if n := int(c.queueApps[e.Source&3]); n > 0 && n <= len(c.visits) {
+			v = c.visits[n-1]
+		} else {
+			for i := len(c.visits) - 1; i >= 0 && v == nil; i-- {
+				if !c.visits[i].start.After(e.Time) {
+					v = c.visits[i]
+				}
+			}
+		}
+		if v != nil && v.status == "" {
+			v.status, v.statusRef = keep(e.Value), r
+			if v.leave.IsZero() {
+				v.leave = e.Time
+			}
+		}
+	case e.Name == "DIALSTATUS":
+		c.call.dialStatusVar = keep(e.Value)
+	case e.Name == m.cfg.DirectionVariable && m.cfg.DirectionVariable != "":
+		c.call.dirVar = keep(strings.ToLower(strings.TrimSpace(e.Value)))
+	}
+	return nil
+}
+
+// onApp: the dialplan runs an application on c.
+func (m *Machine) onApp(c *channel, e *Event, r ref) []CallStatus {
+	m.noteContext(c, e.Chan.Context, e.Chan.Exten)
+	m.appRun(c, *e, r)
+	return nil
+}
+
+func (m *Machine) appRun(c *channel, e Event, r ref) {
+	switch strings.ToLower(e.Name) {
+	case "queue":
+		n := &c.queueApps[e.Source&3]
+		if *n < 255 {
+			*n++
+		}
+		if int(*n) > len(c.visits) {
+			q, _, _ := strings.Cut(e.Value, ",")
+			c.call.addVisit(c, keep(strings.TrimSpace(q)), e.Time)
+		}
+	case "voicemail":
+		c.call.voicemail = true
+	case "playback", "controlplayback", "background":
+		media, _, _ := strings.Cut(e.Value, ",")
+		if matchAny(m.cfg.VMDropMedia, media) {
+			c.call.noteVMDrop(keep(media), r)
+		}
+	}
+}
