@@ -28,6 +28,8 @@ type Daemon struct {
 	stats   Stats
 	sources []namedSource
 	now     func() time.Time
+	// newMachine builds the engine (tests wrap it to inject faults).
+	newMachine func(mapping.Config) machine
 
 	// Operations: /metrics, /readyz (httpserver.go).
 	metrics  *ops.Metrics
@@ -151,8 +153,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	pub.OnPublished = d.metrics.PublishedOK
 	q := newEventQueue(&d.stats, log)
+	newMachine := d.newMachine
+	if newMachine == nil {
+		newMachine = func(c mapping.Config) machine { return mapping.New(c) }
+	}
 	eng := &engine{
-		m:     mapping.New(cfg.Mapping),
+		m:     newMachine(cfg.Mapping),
 		in:    q.Out(),
 		ob:    ob,
 		every: cfg.Engine.SweepInterval,

@@ -68,6 +68,7 @@ func (m *Machine) Apply(e Event) []CallStatus {
 		return nil
 	}
 	c.call.touch(e.Time)
+	m.current = c.call
 	out := handlers[e.Kind](m, c, &e, refOf(e))
 	if len(m.live) <= m.cfg.MaxCalls {
 		return out
@@ -204,14 +205,7 @@ func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
 	cl := m.merge(c.call, p.call)
 	p.peer = true
 	l := cl.leg(p, c)
-	if e.Queue != "" && l.queue == "" {
-		l.queue = keep(e.Queue)
-	}
-	if l.queue == "" {
-		if v := c.openVisit(""); v != nil {
-			l.queue = v.queue
-		}
-	}
+	l.noteQueue(c, e.Queue)
 	switch e.Kind {
 	case DialBegin, AgentCalled:
 		if l.begin.IsZero() || e.Time.Before(l.begin.Time()) {
@@ -327,6 +321,20 @@ func (m *Machine) onTransfer(c *channel, e *Event, _ ref) []CallStatus {
 	}
 	c.call.transfer = keep(e.Status)
 	return nil
+}
+
+// noteQueue: the queue that rang the leg, named by the event or the
+// caller's open visit.
+func (l *leg) noteQueue(caller *channel, queue string) {
+	switch {
+	case l.queue != "":
+	case queue != "":
+		l.queue = keep(queue)
+	default:
+		if v := caller.openVisit(""); v != nil {
+			l.queue = v.queue
+		}
+	}
 }
 
 func (cl *call) noteDialEnd(e *Event, r ref) {

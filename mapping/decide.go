@@ -1,8 +1,8 @@
 package mapping
 
 import (
-	"sort"
-	"strconv"
+	"cmp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -10,6 +10,7 @@ import (
 // finalize turns a finished call into its one status and forgets it. why is
 // "" for a normal end, or what cut the call short (ttl, evicted).
 func (m *Machine) finalize(cl *call, now time.Time, why string) CallStatus {
+	m.current = cl
 	st := m.decide(cl)
 	if why != "" {
 		st.Incomplete = true
@@ -59,9 +60,84 @@ func (m *Machine) finalize(cl *call, now time.Time, why string) CallStatus {
 	return st
 }
 
-// side splits a call's channels: the origin side (the caller and the
-// dialplan working for it) and the peer side (every dialed leg and the
-// other half of a dialed Local channel).
+// decide turns a finished call into its status in named steps: each
+// derives one part of the answer from the call and the steps before it;
+// the status itself comes from the rule table (rules.go).
+func (m *Machine) decide(cl *call) CallStatus {
+	m.lateLegs(cl)
+	f := &facts{cl: cl, cfg: &m.cfg}
+	f.findOrigin(cl)
+	f.findDirection(m.cfg, cl)
+	f.findLegs(cl)
+	f.findVisits(cl)
+	st := CallStatus{
+		Schema:      SchemaVersion,
+		PBX:         m.cfg.PBXID,
+		LinkedID:    cl.linked,
+		CallID:      m.cfg.PBXID + ":" + cl.linked,
+		Start:       cl.start,
+		Direction:   f.dir,
+		Internal:    f.dir == DirInternal,
+		Voicemail:   cl.voicemail,
+		Transferred: cl.transfer,
+		DialStatus:  cmp.Or(cl.lastDial, cl.dialStatusVar),
+	}
+	f.channels(&st)
+	f.legOutcomes(&st)
+	f.visitRecords(&st)
+	f.ivr(&st)
+	f.parties(&st)
+	f.timings(&st)
+	f.classify(&st)
+	return st
+}
+
+// facts is what the steps derived from a call: the input of the rules.
+type facts struct {
+	cl    *call
+	cfg   *Config
+	chans []*channel // by creation
+	// peers: every dialed leg and the other half of a dialed Local
+	// channel; the rest is the origin side (the caller and the
+	// dialplan working for it).
+	peers  map[*channel]bool
+	origin *channel
+
+	dir      Direction
+	dirRule  string
+	dirExten string // the extension dialed in the direction context
+
+	legList  []*leg // by ring start
+	answered *leg   // the leg that answered: the agent
+
+	visits    []*visit // by start
+	handledBy *visit   // the first visit an agent connected in
+}
+
+// findOrigin: the linkedid channel when it is one of ours and not a dialed leg,
+// else the first channel that nobody dialed.
+func (f *facts) findOrigin(cl *call) {
+	f.chans = slices.Clone(cl.chans)
+	slices.SortStableFunc(f.chans, func(a, b *channel) int {
+		return cmp.Or(cmp.Compare(a.created, b.created), cmp.Compare(a.order, b.order))
+	})
+	f.peers = peerSide(cl)
+	for _, c := range f.chans {
+		if c.id == cl.linked && !f.peers[c] {
+			f.origin = c
+		}
+	}
+	for _, c := range f.chans {
+		if f.origin == nil && !f.peers[c] {
+			f.origin = c
+		}
+	}
+	if f.origin == nil {
+		f.origin = f.chans[0]
+	}
+}
+
+// peerSide marks the dialed legs and the other half of each dialed Local.
 func peerSide(cl *call) map[*channel]bool {
 	peers := make(map[*channel]bool, len(cl.chans))
 	byBase := make(map[string][]*channel)
@@ -90,139 +166,107 @@ func peerSide(cl *call) map[*channel]bool {
 	return peers
 }
 
-// decide applies the status rules. Rule ids (Evidence.Rule) are stable and
-// documented in the README.
-func (m *Machine) decide(cl *call) CallStatus {
-	m.lateLegs(cl)
-	chans := append([]*channel(nil), cl.chans...)
-	sort.SliceStable(chans, func(i, j int) bool {
-		if chans[i].created != chans[j].created {
-			return chans[i].created < chans[j].created
-		}
-		return chans[i].order < chans[j].order
-	})
-	peers := peerSide(cl)
-
-	// The origin: the linkedid channel when it is one of ours and not a
-	// dialed leg, else the first channel that nobody dialed.
-	var origin *channel
-	for _, c := range chans {
-		if c.id == cl.linked && !peers[c] {
-			origin = c
-		}
-	}
-	if origin == nil {
-		for _, c := range chans {
-			if !peers[c] {
-				origin = c
-				break
-			}
-		}
-	}
-	if origin == nil {
-		origin = chans[0]
-	}
-
-	st := CallStatus{
-		Schema:   SchemaVersion,
-		PBX:      m.cfg.PBXID,
-		LinkedID: cl.linked,
-		CallID:   m.cfg.PBXID + ":" + cl.linked,
-		Start:    cl.start,
-	}
-	for _, c := range chans {
-		st.Channels = append(st.Channels, c.name)
-		st.UniqueIDs = append(st.UniqueIDs, c.id)
-		if c.snapshot {
-			st.JoinedLate = true
-		}
-		if c.goneAt.Time().After(st.End) {
-			st.End = c.goneAt.Time()
-		}
-	}
-	if st.End.IsZero() {
-		st.End = cl.last
-	}
-
-	// Direction: the dialplan's word, then the first origin-side context
-	// we know, then a trunk-named origin.
+// findDirection: the dialplan's word, then the first origin-side context we
+// know, then a trunk-named origin; an outbound call that dialed no trunk
+// is internal.
+func (f *facts) findDirection(cfg Config, cl *call) {
 	var dirCtx uint8
-	var dirExten string
-	for _, c := range chans {
-		if !peers[c] && c.dirCtx != 0 {
-			dirCtx, dirExten = c.dirCtx, c.dirExten
+	for _, c := range f.chans {
+		if !f.peers[c] && c.dirCtx != 0 {
+			dirCtx, f.dirExten = c.dirCtx, c.dirExten
 			break
 		}
 	}
-	nIn := uint8(len(m.cfg.InboundContexts))
-	direction, dirRule := "outbound", "default"
+	nIn := uint8(len(cfg.InboundContexts))
+	f.dir, f.dirRule = DirOutbound, "default"
 	switch {
 	case cl.dirVar == "inbound" || cl.dirVar == "outbound" || cl.dirVar == "internal":
-		direction, dirRule = cl.dirVar, "variable"
+		f.dir, f.dirRule = Direction(cl.dirVar), "variable"
 	case dirCtx != 0 && dirCtx <= nIn:
-		direction, dirRule = "inbound", "context"
+		f.dir, f.dirRule = DirInbound, "context"
 	case dirCtx > nIn:
-		direction, dirRule = "outbound", "context"
-	case matchAny(m.cfg.TrunkChannels, origin.name):
-		direction, dirRule = "inbound", "trunk"
+		f.dir, f.dirRule = DirOutbound, "context"
+	case matchAny(cfg.TrunkChannels, f.origin.name):
+		f.dir, f.dirRule = DirInbound, "trunk"
 	}
-	if direction == "outbound" && dirRule != "variable" && len(cl.legs) > 0 {
-		external := false
-		for _, l := range cl.legs {
-			if matchAny(m.cfg.TrunkChannels, l.peer.name) {
-				external = true
-			}
-		}
-		if !external {
-			direction = "internal"
-		}
+	if f.dir == DirOutbound && f.dirRule != "variable" && len(cl.legs) > 0 &&
+		!slices.ContainsFunc(cl.legs, func(l *leg) bool { return matchAny(cfg.TrunkChannels, l.peer.name) }) {
+		f.dir = DirInternal
 	}
-	st.Direction = direction
-	st.Internal = direction == "internal"
+}
 
-	// Legs, in the order they began; the answered one is the agent.
-	legs := append([]*leg(nil), cl.legs...)
-	sort.SliceStable(legs, func(i, j int) bool { return legs[i].begin < legs[j].begin })
-	var answered *leg
-	for _, l := range legs {
-		if l.answered() && (answered == nil || l.answeredAt().Before(answered.answeredAt()) || (l.agent && !answered.agent)) {
-			answered = l
+// findLegs: the legs in the order they began; the one that answered first (an agent
+// before a plain answer) is the agent, followed down through Local
+// channels to the real phone.
+func (f *facts) findLegs(cl *call) {
+	f.legList = slices.Clone(cl.legs)
+	slices.SortStableFunc(f.legList, func(a, b *leg) int { return cmp.Compare(a.begin, b.begin) })
+	for _, l := range f.legList {
+		if a := f.answered; l.answered() && (a == nil || l.answeredAt().Before(a.answeredAt()) || (l.agent && !a.agent)) {
+			f.answered = l
 		}
 	}
-	// A Local leg's phone is further down: prefer the real channel the
-	// other half dialed when it answered too.
-	if answered != nil {
-		for depth := 0; depth < 4; depth++ {
-			base, ok := localBase(answered.peer.name)
-			if !ok {
-				break
+	for depth := 0; f.answered != nil && depth < 4; depth++ {
+		base, ok := localBase(f.answered.peer.name)
+		if !ok {
+			break
+		}
+		var next *leg
+		for _, l := range f.legList {
+			if l != f.answered && l.answered() && strings.HasPrefix(l.caller.name, base) {
+				next = l
 			}
-			var next *leg
-			for _, l := range legs {
-				if l != answered && l.answered() && strings.HasPrefix(l.caller.name, base) {
-					next = l
-				}
-			}
-			if next == nil {
-				break
-			}
-			answered = next
+		}
+		if next == nil {
+			break
+		}
+		f.answered = next
+	}
+}
+
+// findVisits: the queue visits in the order they began.
+func (f *facts) findVisits(cl *call) {
+	f.visits = slices.Clone(cl.visits)
+	slices.SortStableFunc(f.visits, func(a, b *visit) int { return a.start.Compare(b.start) })
+	for _, v := range f.visits {
+		if v.agent != nil && f.handledBy == nil {
+			f.handledBy = v
 		}
 	}
-	for _, l := range legs {
-		lg := Leg{Channel: l.peer.name, Endpoint: endpoint(l.peer.name), Queue: l.queue, DialStatus: l.status}
-		if !l.begin.IsZero() {
-			t := l.begin.Time()
-			lg.RingStart = &t
+}
+
+func (f *facts) lastVisit() *visit {
+	if len(f.visits) == 0 {
+		return nil
+	}
+	return f.visits[len(f.visits)-1]
+}
+
+// channels lists the call's channels and when the last one went.
+func (f *facts) channels(st *CallStatus) {
+	for _, c := range f.chans {
+		st.Channels = append(st.Channels, c.name)
+		st.UniqueIDs = append(st.UniqueIDs, c.id)
+		st.JoinedLate = st.JoinedLate || c.snapshot
+		if t := c.goneAt.Time(); t.After(st.End) {
+			st.End = t
 		}
+	}
+	if st.End.IsZero() {
+		st.End = f.cl.last
+	}
+}
+
+// legOutcomes: each phone's story, so a ring group or a queue gives one
+// status and never one missed call per phone.
+func (f *facts) legOutcomes(st *CallStatus) {
+	for _, l := range f.legList {
+		lg := Leg{Channel: l.peer.name, Endpoint: endpoint(l.peer.name), Queue: l.queue, DialStatus: l.status, RingStart: timePtr(l.begin.Time())}
 		switch {
 		case l.answered():
 			lg.Outcome = "answered"
-			t := l.answeredAt()
-			if !t.IsZero() {
-				lg.Answer = &t
-			}
-		case answered != nil && (l.status == "CANCEL" || l.status == ""):
+			lg.Answer = timePtr(l.answeredAt())
+		case f.answered != nil && (l.status == "CANCEL" || l.status == ""):
 			lg.Outcome = "answered_elsewhere"
 		case l.status == "":
 			lg.Outcome = "rang"
@@ -231,83 +275,70 @@ func (m *Machine) decide(cl *call) CallStatus {
 		}
 		st.Legs = append(st.Legs, lg)
 	}
+}
 
-	// Queue visits.
-	visits := append([]*visit(nil), cl.visits...)
-	sort.SliceStable(visits, func(i, j int) bool { return visits[i].start.Before(visits[j].start) })
-	var handledBy *visit
-	for _, v := range visits {
-		qv := QueueVisit{Queue: v.queue, Join: v.start, Position: v.position, QueueStatus: v.status, Abandoned: v.abandon}
-		end := v.leave
-		if !v.connect.IsZero() {
-			end = v.connect
-		}
-		if end.IsZero() {
-			end = v.caller.goneAt.Time()
-		}
-		if end.IsZero() {
-			end = st.End
-		}
-		if !v.leave.IsZero() {
-			t := v.leave
-			qv.Leave = &t
-		}
+// visitRecords: each stay in a queue, waited until an agent connected or
+// the caller left.
+func (f *facts) visitRecords(st *CallStatus) {
+	for _, v := range f.visits {
+		qv := QueueVisit{Queue: v.queue, Join: v.start, Position: v.position, QueueStatus: v.status, Abandoned: v.abandon, Leave: timePtr(v.leave)}
+		end := cmp.Or(v.connect, v.leave, v.caller.goneAt.Time(), st.End)
 		if v.agent != nil {
 			qv.Agent = v.agent.name
-			if handledBy == nil {
-				handledBy = v
-			}
 		}
 		qv.WaitSeconds = seconds(end.Sub(v.start))
 		st.WaitSeconds += qv.WaitSeconds
 		st.Queues = append(st.Queues, qv)
 	}
-	if n := len(visits); n > 0 {
-		st.QueueStatus = visits[n-1].status
+	if v := f.lastVisit(); v != nil {
+		st.QueueStatus = v.status
 	}
+}
 
-	st.DialStatus = cl.lastDial
-	if st.DialStatus == "" {
-		st.DialStatus = cl.dialStatusVar
+// ivr: the PBX answered an inbound caller before ringing any phone (an IVR
+// or an announcement), never an answer by itself.
+func (f *facts) ivr(st *CallStatus) {
+	if f.dir != DirInbound {
+		return
 	}
-	st.Voicemail = cl.voicemail
-	st.Transferred = cl.transfer
-	// The PBX answered an inbound caller before ringing any phone: an IVR
-	// or an announcement, never an answer by itself.
-	for _, c := range chans {
-		if direction == "inbound" && !peers[c] && !c.up.IsZero() && (cl.firstDial.IsZero() || c.up < cl.firstDial) {
-			st.IVR = true
-			break
-		}
-	}
+	first := f.cl.firstDial
+	st.IVR = slices.ContainsFunc(f.chans, func(c *channel) bool {
+		return !f.peers[c] && !c.up.IsZero() && (first.IsZero() || c.up < first)
+	})
+}
 
-	// Parties.
-	st.From = Party{Number: origin.callerNum, Name: origin.callerName, Channel: origin.name, Endpoint: endpoint(origin.name)}
-	st.To = Party{Number: dirExten}
-	if st.To.Number == "" && len(legs) > 0 {
-		st.To.Channel = legs[0].peer.name
-		st.To.Endpoint = endpoint(legs[0].peer.name)
+// parties: who called whom, who answered, who hung up first.
+func (f *facts) parties(st *CallStatus) {
+	o := f.origin
+	st.From = Party{Number: o.callerNum, Name: o.callerName, Channel: o.name, Endpoint: endpoint(o.name)}
+	st.To = Party{Number: f.dirExten}
+	if st.To.Number == "" && len(f.legList) > 0 {
+		st.To.Channel = f.legList[0].peer.name
+		st.To.Endpoint = endpoint(st.To.Channel)
 	}
-	if answered != nil {
-		st.Agent = &Party{Number: resource(answered.peer.name), Channel: answered.peer.name, Endpoint: endpoint(answered.peer.name)}
-		t := answered.answeredAt()
-		if !t.IsZero() {
-			st.Answer = &t
-		}
+	if a := f.answered; a != nil {
+		st.Agent = channelParty(a.peer)
+		st.Answer = timePtr(a.answeredAt())
 	}
-	st.Hangup = Hangup{Cause: int(origin.cause), Text: origin.causeTxt}
-	if cl.firstHangup != nil {
-		if peers[cl.firstHangup] {
-			st.Hangup.By = "callee"
-		} else {
-			st.Hangup.By = "caller"
-		}
+	st.Hangup = Hangup{Cause: int(o.cause), Text: o.causeTxt}
+	switch first := f.cl.firstHangup; {
+	case first == nil:
+	case f.peers[first]:
+		st.Hangup.By = "callee"
+	default:
+		st.Hangup.By = "caller"
 	}
+}
+
+// timings: ringing from the first dial to the answer (or the last dial's
+// end), talking from the answer to the end.
+func (f *facts) timings(st *CallStatus) {
+	cl := f.cl
 	if !cl.firstDial.IsZero() {
 		ringEnd := st.End
 		switch {
-		case answered != nil && !answered.answeredAt().IsZero():
-			ringEnd = answered.answeredAt()
+		case f.answered != nil && !f.answered.answeredAt().IsZero():
+			ringEnd = f.answered.answeredAt()
 		case !cl.lastDialAt.IsZero():
 			ringEnd = cl.lastDialAt.Time()
 		}
@@ -316,77 +347,17 @@ func (m *Machine) decide(cl *call) CallStatus {
 	if st.Answer != nil {
 		st.TalkSeconds = seconds(st.End.Sub(*st.Answer))
 	}
+}
 
-	// The status.
-	ev := func(rs ...ref) []string {
-		var out []string
-		for _, r := range rs {
-			if r != 0 {
-				out = append(out, r.src().String()+":"+strconv.FormatUint(r.seq(), 10)+":"+r.kind().String())
-			}
-		}
-		return out
+func channelParty(c *channel) *Party {
+	return &Party{Number: resource(c.name), Channel: c.name, Endpoint: endpoint(c.name)}
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
 	}
-	switch {
-	case len(visits) > 0:
-		st.Category = Callcenter
-		last := visits[len(visits)-1]
-		switch {
-		case handledBy != nil:
-			st.Status, st.Reason = Handled, "AGENT_CONNECT"
-			st.Evidence = Evidence{Rule: "callcenter.handled.agent_connect", Events: ev(handledBy.connectRef)}
-		case answered != nil && answered.queue != "":
-			st.Status, st.Reason = Handled, "ANSWER"
-			st.Evidence = Evidence{Rule: "callcenter.handled.member_answer", Events: ev(answered.ref)}
-		case contains(m.cfg.TimeoutExits, last.status):
-			st.Status, st.Reason = Timeout, last.status
-			st.Evidence = Evidence{Rule: "callcenter.timeout.queuestatus", Events: ev(last.statusRef, last.abandonRef)}
-		case last.status != "":
-			st.Status, st.Reason = Abandoned, last.status
-			st.Evidence = Evidence{Rule: "callcenter.abandoned.queuestatus", Events: ev(last.statusRef)}
-		default:
-			st.Status, st.Reason = Abandoned, "ABANDON"
-			if !last.abandon {
-				st.Reason = "CALLER_LEFT"
-			}
-			st.Evidence = Evidence{Rule: "callcenter.abandoned.caller_left", Events: ev(last.abandonRef)}
-		}
-		if handledBy != nil && handledBy.agent != nil && st.Agent == nil {
-			st.Agent = &Party{Number: resource(handledBy.agent.name), Channel: handledBy.agent.name, Endpoint: endpoint(handledBy.agent.name)}
-		}
-	case direction == "inbound":
-		st.Category = Inbound
-		if answered != nil {
-			st.Status, st.Reason = Answered, "ANSWER"
-			st.Evidence = Evidence{Rule: "inbound.answered.leg_answer", Events: ev(answered.ref)}
-		} else {
-			st.Status, st.Reason = Missed, missedReason(cl, st)
-			st.Evidence = Evidence{Rule: "inbound.missed.no_leg_answer", Events: ev(cl.lastDialRef, cl.origRef)}
-			st.Agent = nil
-		}
-	default:
-		st.Category = Outbound
-		// The placing agent is the origin, not who answered.
-		far := st.Agent
-		st.Agent = &Party{Number: origin.callerNum, Name: origin.callerName, Channel: origin.name, Endpoint: endpoint(origin.name)}
-		if far != nil {
-			st.To.Channel, st.To.Endpoint = far.Channel, far.Endpoint
-		}
-		switch {
-		case cl.vmdrop != "":
-			st.Status, st.Reason = VoicemailDropped, "VMDROP"
-			st.VMDropMedia = cl.vmdrop
-			st.Evidence = Evidence{Rule: "outbound.voicemail_dropped.media", Events: ev(cl.vmdropRef)}
-		case answered != nil:
-			st.Status, st.Reason = Connected, "ANSWER"
-			st.Evidence = Evidence{Rule: "outbound.connected.far_answer", Events: ev(answered.ref)}
-		default:
-			st.Status, st.Reason = Canceled, missedReason(cl, st)
-			st.Evidence = Evidence{Rule: "outbound.canceled.no_far_answer", Events: ev(cl.lastDialRef, cl.origRef)}
-		}
-	}
-	st.Evidence.Rule += "+direction." + dirRule
-	return st
+	return &t
 }
 
 // answered: the dial said ANSWER, or (when its end was never reported, as
@@ -400,26 +371,6 @@ func (l *leg) answeredAt() time.Time {
 		return l.peer.up.Time()
 	}
 	return l.answer.Time()
-}
-
-func missedReason(cl *call, st CallStatus) string {
-	switch {
-	case cl.lastDial != "":
-		return cl.lastDial
-	case cl.dialStatusVar != "":
-		return cl.dialStatusVar
-	}
-	// A click-to-call whose first leg (the user's phone) never answered.
-	if cl.origStatus != "" {
-		return cl.origStatus
-	}
-	switch {
-	case cl.voicemail:
-		return "VOICEMAIL"
-	case st.IVR:
-		return "IVR"
-	}
-	return "NODIAL"
 }
 
 // endpoint: PJSIP/101-0000002a -> PJSIP/101; Local/101@phones-0000001;1 ->

@@ -114,7 +114,7 @@ func checkManifest(t *testing.T, calls []manifestCall, got []mapping.CallStatus)
 		used[idx] = true
 		cs := got[idx]
 		if string(cs.Category) != c.Category || string(cs.Status) != c.Status || (c.Reason != "" && cs.Reason != c.Reason) ||
-			(c.Direction != "" && cs.Direction != c.Direction) {
+			(c.Direction != "" && string(cs.Direction) != c.Direction) {
 			t.Errorf("%q\n  want %s/%s reason=%q direction=%s\n   got %s/%s reason=%q direction=%s rule=%s", c.Description,
 				c.Category, c.Status, c.Reason, c.Direction, cs.Category, cs.Status, cs.Reason, cs.Direction, cs.Evidence.Rule)
 		}

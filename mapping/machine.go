@@ -32,7 +32,8 @@ type Machine struct {
 	// order lists calls by creation for the MaxCalls cap (lazily pruned).
 	order []*call
 
-	last *channel // the channel of the previous lookup (see channel)
+	last    *channel // the channel of the previous lookup (see channel)
+	current *call    // the call being worked on, for Recover
 	// clock is the latest time the engine was told (event or sweep): it
 	// dates the memory of finalized channels.
 	clock    stamp
@@ -47,14 +48,15 @@ type Machine struct {
 
 // Stats counts what the engine did with its input.
 type Stats struct {
-	Events   uint64 // applied
-	Ignored  uint64 // no channel, or about a finalized call
-	Calls    uint64 // finalized
-	Merges   uint64 // calls merged by transfer, dial or bridge
-	Evicted  uint64 // finalized early by the MaxCalls cap
-	Expired  uint64 // finalized by Sweep (TTL or unconfirmed hangup)
-	Orphaned uint64 // calls finalized with a source gap
-	Late     uint64 // dropped: named a channel or linkedid of a finalized call
+	Events    uint64 // applied
+	Ignored   uint64 // no channel, or about a finalized call
+	Calls     uint64 // finalized
+	Merges    uint64 // calls merged by transfer, dial or bridge
+	Evicted   uint64 // finalized early by the MaxCalls cap
+	Expired   uint64 // finalized by Sweep (TTL or unconfirmed hangup)
+	Orphaned  uint64 // calls finalized with a source gap
+	Late      uint64 // dropped: named a channel or linkedid of a finalized call
+	Recovered uint64 // panics the engine goroutine recovered from (Recover)
 }
 
 type srcMask uint8
@@ -208,55 +210,89 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 	if c == nil || c.call.done || c.id != ch.UniqueID {
 		c = m.chans[ch.UniqueID]
 	}
-	if c == nil {
-		if _, gone := m.dead[ch.UniqueID]; gone {
-			m.stats.Late++
+	switch {
+	case c == nil:
+		if c = m.newChannel(ch, t); c == nil {
 			return nil
 		}
-		// The call is the one its linkedid names; a channel whose linkedid
-		// is unknown (ARI without channelvars) may itself be the first
-		// channel of a call another source already named.
-		id, key := keep(ch.UniqueID), ch.LinkedID
-		if key == "" {
-			key = id
-		}
-		cl := m.callOf(key)
-		if cl == nil {
-			if key != id {
-				key = keep(key)
-			}
-			cl = m.newCall(key, t)
-		}
-		m.nextCall++
-		c = &channel{id: id, call: cl, created: stampOf(t), order: m.nextCall}
-		cl.chans = append(cl.chans, c)
-		m.chans[id] = c
-		if ch.LinkedID == "" && strings.HasPrefix(ch.Name, "Local/") {
-			if base, ok := localBase(ch.Name); ok {
-				if o := m.locals[base]; o != nil && o != c {
-					delete(m.locals, base)
-					m.merge(o.call, c.call)
-				} else {
-					m.locals[keep(base)] = c
-				}
-			}
-		}
-	} else if ch.LinkedID != "" && !c.call.owns(ch.LinkedID) {
-		// A linkedid learnt late (the channel came from a source that
-		// had none) or one that names another call: join them.
-		if o := m.callOf(ch.LinkedID); o == nil {
-			if _, gone := m.dead[ch.LinkedID]; gone {
-				m.stats.Late++
-				return nil
-			}
-			l := keep(ch.LinkedID)
-			m.byLinked[l] = c.call
-			c.call.aliases = append(c.call.aliases, l)
-		} else if o != c.call {
-			m.merge(o, c.call)
+	case ch.LinkedID != "" && !c.call.owns(ch.LinkedID):
+		if !m.learnLinked(c, ch.LinkedID) {
+			return nil
 		}
 	}
 	c.seenBy |= bit(src)
+	c.note(ch, t)
+	m.last = c
+	return c
+}
+
+// newChannel starts tracking a channel in the call its linkedid names, or
+// in a new call. A finalized channel is late: nil.
+func (m *Machine) newChannel(ch Channel, t time.Time) *channel {
+	if _, gone := m.dead[ch.UniqueID]; gone {
+		m.stats.Late++
+		return nil
+	}
+	// A channel whose linkedid is unknown (ARI without channelvars) may
+	// itself be the first channel of a call another source already named.
+	id, key := keep(ch.UniqueID), ch.LinkedID
+	if key == "" {
+		key = id
+	}
+	cl := m.callOf(key)
+	if cl == nil {
+		if key != id {
+			key = keep(key)
+		}
+		cl = m.newCall(key, t)
+	}
+	m.nextCall++
+	c := &channel{id: id, call: cl, created: stampOf(t), order: m.nextCall}
+	cl.chans = append(cl.chans, c)
+	m.chans[id] = c
+	if ch.LinkedID == "" && strings.HasPrefix(ch.Name, "Local/") {
+		m.pairLocal(c, ch.Name)
+	}
+	return c
+}
+
+// pairLocal ties the two halves of a Local channel when no linkedid says
+// they belong together.
+func (m *Machine) pairLocal(c *channel, name string) {
+	base, ok := localBase(name)
+	if !ok {
+		return
+	}
+	if o := m.locals[base]; o != nil && o != c {
+		delete(m.locals, base)
+		m.merge(o.call, c.call)
+	} else {
+		m.locals[keep(base)] = c
+	}
+}
+
+// learnLinked: a linkedid learnt late (the channel came from a source that
+// had none) or one that names another call: join them. A finalized call's
+// linkedid is late: false.
+func (m *Machine) learnLinked(c *channel, linked string) bool {
+	o := m.callOf(linked)
+	switch {
+	case o == nil:
+		if _, gone := m.dead[linked]; gone {
+			m.stats.Late++
+			return false
+		}
+		l := keep(linked)
+		m.byLinked[l] = c.call
+		c.call.aliases = append(c.call.aliases, l)
+	case o != c.call:
+		m.merge(o, c.call)
+	}
+	return true
+}
+
+// note keeps the first non-empty value of each field an event reports.
+func (c *channel) note(ch Channel, t time.Time) {
 	if ch.Name != "" && ch.Name != c.name {
 		c.name = keep(ch.Name)
 	}
@@ -269,8 +305,6 @@ func (m *Machine) channel(ch Channel, src Source, t time.Time) *channel {
 	if !t.IsZero() && c.created.Time().After(t) {
 		c.created = stampOf(t)
 	}
-	m.last = c
-	return c
 }
 
 // callOf is the live call that linked names: the one keyed by it, or the
@@ -312,13 +346,21 @@ func (m *Machine) merge(a, b *call) *call {
 	for _, c := range b.chans {
 		c.call = a
 	}
+	for _, l := range append(b.aliases, b.linked) {
+		m.byLinked[l] = a
+	}
+	a.absorb(b)
+	m.retire(b)
+	return a
+}
+
+// absorb takes b's channels, legs, visits and facts into a: the earliest
+// or first known of each.
+func (a *call) absorb(b *call) {
 	a.chans = append(a.chans, b.chans...)
 	a.legs = append(a.legs, b.legs...)
 	a.visits = append(a.visits, b.visits...)
-	for _, l := range append(b.aliases, b.linked) {
-		m.byLinked[l] = a
-		a.aliases = append(a.aliases, l)
-	}
+	a.aliases = append(append(a.aliases, b.aliases...), b.linked)
 	if b.last.After(a.last) {
 		a.last = b.last
 	}
@@ -348,8 +390,6 @@ func (m *Machine) merge(a, b *call) *call {
 	if a.firstHangup == nil || (b.firstHangup != nil && b.firstHangupAt < a.firstHangupAt) {
 		a.firstHangup, a.firstHangupAt = b.firstHangup, b.firstHangupAt
 	}
-	m.retire(b)
-	return a
 }
 
 // retire takes a call out of flight: finalized, or merged into another.

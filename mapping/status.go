@@ -99,15 +99,15 @@ type Evidence struct {
 
 // CallStatus is the final word on one call, published once.
 type CallStatus struct {
-	Schema    int      `json:"schema"`
-	CallID    string   `json:"call_id"` // <pbx id>:<linkedid>
-	LinkedID  string   `json:"linkedid"`
-	PBX       string   `json:"pbx,omitempty"`
-	Category  Category `json:"category"`
-	Status    Status   `json:"status"`
-	Reason    string   `json:"reason"`
-	Internal  bool     `json:"internal,omitempty"`
-	Direction string   `json:"direction"` // inbound, outbound, internal
+	Schema    int       `json:"schema"`
+	CallID    string    `json:"call_id"` // <pbx id>:<linkedid>
+	LinkedID  string    `json:"linkedid"`
+	PBX       string    `json:"pbx,omitempty"`
+	Category  Category  `json:"category"`
+	Status    Status    `json:"status"`
+	Reason    string    `json:"reason"`
+	Internal  bool      `json:"internal,omitempty"`
+	Direction Direction `json:"direction"`
 	// Detail keeps the exact Asterisk words the mapping rested on.
 	DialStatus  string `json:"dialstatus,omitempty"`
 	QueueStatus string `json:"queuestatus,omitempty"`

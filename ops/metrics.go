@@ -290,7 +290,7 @@ func newCollectorDescs() collectorDescs {
 	}
 	return collectorDescs{
 		active:      d("callstatus_active_calls", "Calls the engine is tracking now (not yet finished), as of its last sweep."),
-		engine:      d("callstatus_engine_total", "Engine counters: events applied and ignored (about no channel or a finished call), calls finalized, merged, evicted (max_calls), expired (call_ttl or unconfirmed hangup), orphaned (finalized after a source gap).", "counter"),
+		engine:      d("callstatus_engine_total", "Engine counters: events applied and ignored (about no channel or a finished call), calls finalized, merged, evicted (max_calls), expired (call_ttl or unconfirmed hangup), orphaned (finalized after a source gap), late (dropped: about a finalized call), recovered_panics (engine errors survived; the calls involved are published as incomplete, inferred engine_error).", "counter"),
 		queue:       d("callstatus_event_queue_length", "Events waiting for the engine."),
 		queueMax:    d("callstatus_event_queue_max_length", "The most events that ever waited for the engine."),
 		dropped:     d("callstatus_events_dropped_total", "Events lost between a source and the engine (only at shutdown with a stalled engine); should stay 0."),
@@ -326,6 +326,7 @@ func engineCounters(s mapping.Stats) []struct {
 	}{
 		{"applied", s.Events}, {"ignored", s.Ignored}, {"finalized", s.Calls}, {"merged", s.Merges},
 		{"evicted", s.Evicted}, {"expired", s.Expired}, {"orphaned", s.Orphaned},
+		{"late", s.Late}, {"recovered_panics", s.Recovered},
 	}
 }
 

@@ -31,7 +31,7 @@ func TestMetricsRecord(t *testing.T) {
 
 	cs := sampleStatus(1)
 	m.PublishedOK(cs, 3*time.Millisecond, cs.End.Add(2*time.Second))
-	m.EngineState(7, mapping.Stats{Events: 100, Ignored: 4, Evicted: 2, Expired: 3})
+	m.EngineState(7, mapping.Stats{Events: 100, Ignored: 4, Evicted: 2, Expired: 3, Late: 6, Recovered: 1})
 	st.PublishErrors = 5
 	st.OutboxLength = 9
 	st.EventsDropped = 1
@@ -72,6 +72,8 @@ func TestMetricsRecord(t *testing.T) {
 			callstatus_engine_total{counter="evicted"} 2
 			callstatus_engine_total{counter="expired"} 3
 			callstatus_engine_total{counter="orphaned"} 0
+			callstatus_engine_total{counter="late"} 6
+			callstatus_engine_total{counter="recovered_panics"} 1
 		`},
 		"publish errors":  {"callstatus_publish_errors_total", `callstatus_publish_errors_total 5`},
 		"outbox length":   {"callstatus_outbox_length", `callstatus_outbox_length 9`},
