@@ -664,19 +664,20 @@ type Config struct {
 }
 
 func (c Config) Validate(dataDir string) error {
+	var errs []error
 	if c.Durable && c.Dir == "" && dataDir == "" {
-		return errors.New("data_dir must be set when outbox.durable is true and outbox.dir is empty")
+		errs = append(errs, errors.New("data_dir must be set when outbox.durable is true and outbox.dir is empty"))
 	}
 	if c.Durable && c.Memory < 1 {
-		return fmt.Errorf("outbox.memory must be at least 1, got %d", c.Memory)
+		errs = append(errs, fmt.Errorf("outbox.memory must be at least 1, got %d", c.Memory))
 	}
 	if c.StaleAfter <= 0 {
-		return fmt.Errorf("outbox.stale_after must be positive, got %s", c.StaleAfter)
+		errs = append(errs, fmt.Errorf("outbox.stale_after must be positive, got %s", c.StaleAfter))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// open returns the configured outbox.
+// Open returns the configured outbox.
 func (c Config) Open(dataDir string, stats *Stats, log *slog.Logger) (*Outbox, error) {
 	return c.OpenWith(OS, dataDir, stats, log)
 }

@@ -39,7 +39,7 @@ func connOptions(c NATSConfig, log *slog.Logger) ([]nats.Option, error) {
 			}
 		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			log.Info("nats connected", "url", nc.ConnectedUrlRedacted())
+			log.Info("nats connected", "url", connectedURL(nc))
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
@@ -50,7 +50,7 @@ func connOptions(c NATSConfig, log *slog.Logger) ([]nats.Option, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			lastErr.Store("")
-			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			log.Info("nats reconnected", "url", connectedURL(nc))
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			log.Info("nats connection closed")

@@ -90,11 +90,23 @@ func (e *Embedded) Connect(c NATSConfig, log *slog.Logger) (*nats.Conn, error) {
 		return nil, err
 	}
 	opts = append(opts, nats.InProcessServer(e.Server))
-	nc, err := nats.Connect("", opts...)
+	// The URL only names the connection (it is in-process either way), in
+	// logs and /readyz: the port the server really listens on, not
+	// nats.go's default nats://127.0.0.1:4222.
+	nc, err := nats.Connect(e.URL(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nats: connect in-process: %w", err)
 	}
 	return nc, nil
+}
+
+// URL is where clients reach the server (the port it really took, with
+// port -1 too), or "" when it does not listen on TCP.
+func (e *Embedded) URL() string {
+	if e.Server.Addr() == nil {
+		return ""
+	}
+	return e.Server.ClientURL()
 }
 
 // Shutdown stops the server and waits for it.

@@ -19,10 +19,20 @@ func Probe(nc *nats.Conn) func() (bool, string) {
 	return func() (bool, string) {
 		st := nc.Status()
 		if st == nats.CONNECTED {
-			return true, nc.ConnectedUrlRedacted()
+			return true, connectedURL(nc)
 		}
 		return false, strings.ToLower(st.String())
 	}
+}
+
+// connectedURL names the server nc is connected to; an in-process
+// connection to an embedded server without a TCP port says so (nats.go
+// would report its default URL).
+func connectedURL(nc *nats.Conn) string {
+	if nc.Opts.InProcessServer != nil && len(nc.Opts.Servers) == 0 {
+		return "in-process (embedded server, no TCP port)"
+	}
+	return nc.ConnectedUrlRedacted()
 }
 
 func orDiscard(log *slog.Logger) *slog.Logger {

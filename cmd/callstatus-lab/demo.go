@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/callstatus/callstatus/lab"
@@ -40,15 +40,25 @@ type demoConfig struct {
 	only      []string
 }
 
-// runDemo starts a lab Asterisk and callstatusd (embedded NATS), places
+// demoCmd starts a lab Asterisk and callstatusd (embedded NATS), places
 // every scenario's calls, prints each status as it is published and ends
 // with a summary. It fails unless every scenario came out as expected and
 // all eight statuses were seen.
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func demoCmd(stdout io.Writer) *cobra.Command {
 	var c demoConfig
 	var only string
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "What make demo runs: Asterisk, callstatusd, every scenario's calls, each status as published, a summary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if only != "" {
+				c.only = strings.Split(only, ",")
+			}
+			return demo(cmd.Context(), c, stdout)
+		},
+	}
+	fs := cmd.Flags()
 	fs.StringVar(&c.daemon, "daemon", "bin/callstatusd", "the callstatusd binary (make build)")
 	fs.StringVar(&c.config, "config", "lab/callstatusd.lab.yaml", "callstatusd config; the demo overrides the AMI/ARI addresses, http.listen and the NATS port")
 	fs.StringVar(&c.container, "container", "callstatus-demo", "name of the demo's Asterisk container (removed at the end)")
@@ -58,13 +68,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&c.settle, "settle", 20*time.Second, "how long to wait for the last statuses after the last call")
 	fs.StringVar(&c.logFile, "log", filepath.Join(os.TempDir(), "callstatus-demo", "callstatusd.log"), "where the daemon's log goes")
 	fs.StringVar(&only, "only", "", "comma-separated scenario names (default: all)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if only != "" {
-		c.only = strings.Split(only, ",")
-	}
-	return demo(ctx, c, stdout)
+	return cmd
 }
 
 func demo(ctx context.Context, c demoConfig, stdout io.Writer) (err error) {
@@ -120,7 +124,7 @@ func demo(ctx context.Context, c demoConfig, stdout io.Writer) (err error) {
 		return fmt.Errorf("demo: callstatusd not ready: %w\n%s", err, tailFile(c.logFile, 15))
 	}
 	say("callstatusd ready: %s", rd)
-	say("meanwhile try: curl -s %s/readyz; curl -s %s/metrics; bin/callstatusd tail", c.httpAddr, c.httpAddr)
+	say("meanwhile try: curl -s %s/readyz; curl -s %s/metrics; bin/callstatusd tail --server nats://127.0.0.1:%d", c.httpAddr, c.httpAddr, c.natsPort)
 
 	// 3. A subscriber, before any call.
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", c.natsPort)

@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/callstatus/callstatus/lab"
 )
@@ -35,94 +36,148 @@ func main() {
 	}
 }
 
+// run is the whole program minus the process, as in callstatusd: tests
+// call it with their own arguments and writers.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("usage: callstatus-lab list | run NAME... | record --out DIR [--only NAMES] | demo [--only NAMES]")
+	root := &cobra.Command{
+		Use:   "callstatus-lab",
+		Short: "Drive the Asterisk lab: place scenario calls, record what the daemon sees, run the demo",
+		Long: `Drive the Asterisk lab: place scenario calls, record what the daemon's accounts see,
+run the demo. run and record talk to a running lab (make lab-up) unless --start
+starts a fresh container.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
 	}
-	cmd, args := args[0], args[1:]
-	if cmd == "demo" {
-		return runDemo(ctx, args, stdout, stderr)
-	}
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	ami := fs.String("ami", "127.0.0.1:5038", "AMI host:port")
-	ari := fs.String("ari", "http://127.0.0.1:8088", "ARI base URL")
-	container := fs.String("container", "callstatus-lab", "lab container name (SIPp runs in it)")
-	start := fs.Bool("start", false, "start a fresh lab container (random ports) instead of using a running one")
-	out := fs.String("out", "testdata/recordings", "record: output directory")
-	only := fs.String("only", "", "record: comma-separated scenario names (default all)")
-	app := fs.String("app", "callstatus", "record: ARI application name to record under (the daemon's)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(listCmd(stdout), runScenariosCmd(stderr), recordCmd(stderr), demoCmd(stdout))
+	return root.ExecuteContext(ctx)
+}
 
-	if cmd == "list" {
-		for _, s := range lab.Scenarios() {
-			for i, c := range s.Calls {
-				name := s.Name
-				if i > 0 {
-					name = ""
-				}
-				fmt.Fprintf(stdout, "%-30s %-10s %-18s %-12s %s\n", name, c.Category, c.Status, c.Reason, c.Description)
-			}
-		}
-		return nil
-	}
-
-	a := lab.Attach(*container, *ami, *ari)
-	if *start {
-		var err error
-		if a, err = lab.Start(ctx, lab.Options{Logger: log}); err != nil {
-			return err
-		}
-		defer a.Stop(context.Background())
-	}
-	d, err := lab.NewDriver(ctx, lab.DriverConfig{Container: a.Container, AMIAddr: a.AMIAddr, ARIURL: a.ARIURL, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-
-	switch cmd {
-	case "run":
-		if fs.NArg() == 0 {
-			return fmt.Errorf("run: name at least one scenario (callstatus-lab list)")
-		}
-		for _, name := range fs.Args() {
-			t0 := time.Now()
-			if err := d.Run(ctx, name); err != nil {
-				return err
-			}
-			log.Info("scenario done", "name", name, "took", time.Since(t0).Round(time.Millisecond))
-		}
-		return nil
-	case "record":
-		names := fs.Args()
-		if *only != "" {
-			names = append(names, strings.Split(*only, ",")...)
-		}
-		if len(names) == 0 {
+func listCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the lab scenarios with their expected outcome",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
 			for _, s := range lab.Scenarios() {
-				names = append(names, s.Name)
+				for i, c := range s.Calls {
+					name := s.Name
+					if i > 0 {
+						name = ""
+					}
+					fmt.Fprintf(stdout, "%-30s %-10s %-18s %-12s %s\n", name, c.Category, c.Status, c.Reason, c.Description)
+				}
 			}
+			return nil
+		},
+	}
+}
+
+// labFlags say which lab run and record talk to.
+type labFlags struct {
+	ami, ari, container string
+	start               bool
+}
+
+func (f *labFlags) add(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.ami, "ami", "127.0.0.1:5038", "AMI host:port")
+	fs.StringVar(&f.ari, "ari", "http://127.0.0.1:8088", "ARI base URL")
+	fs.StringVar(&f.container, "container", "callstatus-lab", "lab container name (SIPp runs in it)")
+	fs.BoolVar(&f.start, "start", false, "start a fresh lab container (random ports) instead of using a running one")
+}
+
+// attach reaches the lab (or starts one) and opens the driver; done
+// closes both.
+func (f *labFlags) attach(ctx context.Context, log *slog.Logger) (a *lab.Asterisk, d *lab.Driver, done func(), err error) {
+	a = lab.Attach(f.container, f.ami, f.ari)
+	stop := func() {}
+	if f.start {
+		if a, err = lab.Start(ctx, lab.Options{Logger: log}); err != nil {
+			return nil, nil, nil, err
 		}
-		if err := os.MkdirAll(*out, 0o755); err != nil {
-			return err
-		}
-		version, _ := a.CLI("core show version")
-		version = strings.TrimSpace(strings.SplitN(version, " built by", 2)[0])
-		cfg := lab.RecordConfig{AMIAddr: a.AMIAddr, AMIUser: lab.DaemonUser, AMIPass: lab.DaemonPass,
-			ARIURL: a.ARIURL, ARIUser: lab.DaemonUser, ARIPass: lab.DaemonPass, App: *app,
-			Container: a.Container}
-		for _, name := range names {
-			t0 := time.Now()
-			if err := lab.RecordScenario(ctx, d, cfg, *out, name, version); err != nil {
+		stop = func() { a.Stop(context.Background()) }
+	}
+	d, err = lab.NewDriver(ctx, lab.DriverConfig{Container: a.Container, AMIAddr: a.AMIAddr, ARIURL: a.ARIURL, Logger: log})
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return a, d, func() { d.Close(); stop() }, nil
+}
+
+func runScenariosCmd(stderr io.Writer) *cobra.Command {
+	var lf labFlags
+	c := &cobra.Command{
+		Use:   "run NAME...",
+		Short: "Place the calls of the named scenarios on the lab (callstatus-lab list)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, names []string) error {
+			log := slog.New(slog.NewTextHandler(stderr, nil))
+			_, d, done, err := lf.attach(cmd.Context(), log)
+			if err != nil {
 				return err
 			}
-			log.Info("recorded", "name", name, "took", time.Since(t0).Round(time.Millisecond))
-		}
-		return nil
+			defer done()
+			for _, name := range names {
+				t0 := time.Now()
+				if err := d.Run(cmd.Context(), name); err != nil {
+					return err
+				}
+				log.Info("scenario done", "name", name, "took", time.Since(t0).Round(time.Millisecond))
+			}
+			return nil
+		},
 	}
-	return fmt.Errorf("unknown command %q", cmd)
+	lf.add(c)
+	return c
+}
+
+func recordCmd(stderr io.Writer) *cobra.Command {
+	var lf labFlags
+	var out, only, app string
+	c := &cobra.Command{
+		Use:   "record [NAME...] [--out DIR] [--only NAME,NAME]",
+		Short: "Record what the daemon's accounts see for each scenario (default: all)",
+		RunE: func(cmd *cobra.Command, names []string) error {
+			ctx := cmd.Context()
+			if only != "" {
+				names = append(names, strings.Split(only, ",")...)
+			}
+			if len(names) == 0 {
+				for _, s := range lab.Scenarios() {
+					names = append(names, s.Name)
+				}
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(stderr, nil))
+			a, d, done, err := lf.attach(ctx, log)
+			if err != nil {
+				return err
+			}
+			defer done()
+			version, _ := a.CLI("core show version")
+			version = strings.TrimSpace(strings.SplitN(version, " built by", 2)[0])
+			cfg := lab.RecordConfig{AMIAddr: a.AMIAddr, AMIUser: lab.DaemonUser, AMIPass: lab.DaemonPass,
+				ARIURL: a.ARIURL, ARIUser: lab.DaemonUser, ARIPass: lab.DaemonPass, App: app,
+				Container: a.Container}
+			for _, name := range names {
+				t0 := time.Now()
+				if err := lab.RecordScenario(ctx, d, cfg, out, name, version); err != nil {
+					return err
+				}
+				log.Info("recorded", "name", name, "took", time.Since(t0).Round(time.Millisecond))
+			}
+			return nil
+		},
+	}
+	lf.add(c)
+	c.Flags().StringVar(&out, "out", "testdata/recordings", "output directory")
+	c.Flags().StringVar(&only, "only", "", "comma-separated scenario names (default all)")
+	c.Flags().StringVar(&app, "app", "callstatus", "ARI application name to record under (the daemon's)")
+	return c
 }

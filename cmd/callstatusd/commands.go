@@ -89,16 +89,15 @@ unless --strict makes the first one fatal. The engine is swept every
 engine.sweep_interval of recording time, as the daemon's ticker does.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			cfg, _, err := loadConfig(cmd.Flags())
+			// Only the rules and the sweep matter here: no source or NATS is used.
+			cfg, _, err := loadChecked(cmd.Flags(), func(c adapter.Config) error {
+				if c.Engine.SweepInterval <= 0 {
+					return errors.Join(c.Mapping.Validate(), fmt.Errorf("engine.sweep_interval must be positive, got %s", c.Engine.SweepInterval))
+				}
+				return c.Mapping.Validate()
+			})
 			if err != nil {
 				return err
-			}
-			// Only the rules and the sweep matter here: no source or NATS is used.
-			if err := cfg.Mapping.Validate(); err != nil {
-				return err
-			}
-			if cfg.Engine.SweepInterval <= 0 {
-				return fmt.Errorf("engine.sweep_interval must be positive, got %s", cfg.Engine.SweepInterval)
 			}
 			enc := json.NewEncoder(stdout)
 			var werr error
@@ -121,7 +120,7 @@ engine.sweep_interval of recording time, as the daemon's ticker does.`,
 			return errors.Join(err, werr)
 		},
 	}
-	addConfigFlags(c.Flags())
+	addConfigFlags(c.Flags(), "config", "pbx-id") // the rules only: no source, NATS or HTTP
 	c.Flags().BoolVar(&strict, "strict", false, "stop at the first bad frame or line (exit non-zero)")
 	return c
 }

@@ -75,15 +75,19 @@ func TestTail(t *testing.T) {
 	}
 	body, _ := json.Marshal(cs)
 
-	for name, args := range map[string][]string{
-		"readable": {"tail", "--server", url},
-		"json":     {"tail", "--server", url, "--json", "--subject", "callstatus.lab.>"},
+	for name, tc := range map[string]struct {
+		args    []string
+		subject string
+	}{
+		"readable": {[]string{"tail", "--server", url}, "callstatus.>"},
+		"json":     {[]string{"tail", "--server", url, "--json", "--subject", "callstatus.lab.>"}, "callstatus.lab.>"},
 	} {
+		args := tc.args
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
-			var out syncBuffer
+			var out, errOut syncBuffer
 			done := make(chan error, 1)
-			go func() { done <- run(ctx, args, &out, &out) }()
+			go func() { done <- run(ctx, args, &out, &errOut) }()
 
 			nc, err := nats.Connect(url)
 			if err != nil {
@@ -100,6 +104,9 @@ func TestTail(t *testing.T) {
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatal(err)
+			}
+			if !strings.HasPrefix(errOut.String(), "tail: "+tc.subject+" on "+url+" (--server)\n") {
+				t.Errorf("tail does not say what it follows: %q", errOut.String())
 			}
 			first, _, _ := strings.Cut(out.String(), "\n")
 			if name == "json" {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,18 +37,39 @@ var flagKeys = map[string]string{
 	"http-listen": "http.listen",
 }
 
-// addConfigFlags declares --config and the override flags on fs.
-func addConfigFlags(fs *pflag.FlagSet) {
+// addConfigFlags declares --config and the override flags on fs: all of
+// them, or only those named in only ("config" for --config alone), so
+// each command shows the flags it uses and no other.
+func addConfigFlags(fs *pflag.FlagSet, only ...string) {
 	d := defaultConfig()
-	fs.StringP("config", "c", "", "config file (default: ./callstatusd.yaml, then /etc/callstatusd/callstatusd.yaml)")
-	fs.String("pbx-id", d.Mapping.PBXID, "PBX id in call ids and subjects (mapping.pbx_id)")
-	fs.String("data-dir", d.DataDir, "state directory (data_dir)")
-	fs.String("log-level", d.Log.Level, "debug, info, warn or error (log.level)")
-	fs.String("log-format", d.Log.Format, "text or json (log.format)")
-	fs.String("ami-address", d.AMI.Address, "AMI host:port (ami.address)")
-	fs.String("ari-url", d.ARI.URL, "ARI base URL (ari.url)")
-	fs.StringSlice("nats-url", nil, "external NATS URLs; none runs the embedded server (nats.urls)")
-	fs.String("http-listen", d.HTTP.Listen, "host:port for /healthz, /readyz, /metrics; empty disables (http.listen)")
+	want := func(name string) bool { return len(only) == 0 || slices.Contains(only, name) }
+	if want("config") {
+		fs.StringP("config", "c", "", "config file (default: ./callstatusd.yaml, then /etc/callstatusd/callstatusd.yaml)")
+	}
+	if want("pbx-id") {
+		fs.String("pbx-id", d.Mapping.PBXID, "PBX id in call ids and subjects (mapping.pbx_id)")
+	}
+	if want("data-dir") {
+		fs.String("data-dir", d.DataDir, "state directory (data_dir)")
+	}
+	if want("log-level") {
+		fs.String("log-level", d.Log.Level, "debug, info, warn or error (log.level)")
+	}
+	if want("log-format") {
+		fs.String("log-format", d.Log.Format, "text or json (log.format)")
+	}
+	if want("ami-address") {
+		fs.String("ami-address", d.AMI.Address, "AMI host:port (ami.address)")
+	}
+	if want("ari-url") {
+		fs.String("ari-url", d.ARI.URL, "ARI base URL (ari.url)")
+	}
+	if want("nats-url") {
+		fs.StringSlice("nats-url", nil, "external NATS URLs; none runs the embedded server (nats.urls)")
+	}
+	if want("http-listen") {
+		fs.String("http-listen", d.HTTP.Listen, "host:port for /healthz, /readyz, /metrics; empty disables (http.listen)")
+	}
 }
 
 // defaultConfig is the library's defaults plus what only the command
@@ -71,11 +93,18 @@ func loadConfig(fs *pflag.FlagSet) (adapter.Config, string, error) {
 
 // loadValid loads and validates, and reports every problem of both steps.
 func loadValid(fs *pflag.FlagSet) (adapter.Config, string, error) {
+	return loadChecked(fs, adapter.Config.Validate)
+}
+
+// loadChecked loads and checks with check (a command that uses part of
+// the config checks that part), and reports every problem of both steps,
+// each with its place.
+func loadChecked(fs *pflag.FlagSet, check func(adapter.Config) error) (adapter.Config, string, error) {
 	l := loadLayers(fs, os.Environ())
 	if l.unread {
 		return l.cfg, l.file, errors.Join(l.errs...)
 	}
-	errs := append(l.errs, l.place(l.cfg.Validate())...)
+	errs := append(l.errs, l.place(check(l.cfg))...)
 	sortByLine(errs, l.file)
 	return l.cfg, l.file, errors.Join(errs...)
 }
@@ -122,7 +151,7 @@ func loadLayers(fs *pflag.FlagSet, environ []string) loaded {
 		v.SetDefault(key, val.Interface())
 	})
 
-	if fs != nil {
+	if fs != nil && fs.Lookup("config") != nil {
 		l.file, _ = fs.GetString("config")
 	}
 	if l.file == "" {

@@ -57,6 +57,9 @@ func TestConfigCheckRejects(t *testing.T) {
 		"leaf-creds-without-url.yaml":     `leaf-creds-without-url.yaml:5:25: nats.embedded.leafnode.credentials_file needs nats.embedded.leafnode.url`,
 		"token-and-user.yaml":             `token-and-user.yaml:5:10: nats.token cannot be combined with nats.user, nats.nkey_file or nats.credentials_file`,
 		"overlapping-contexts.yaml":       `overlapping-contexts.yaml:4:22: mapping.internal_contexts: "from-trunk" is also in mapping.inbound_contexts`,
+		"outbox-two-errors.yaml": `outbox-two-errors.yaml:2:11: data_dir must be set when outbox.durable is true and outbox.dir is empty
+outbox-two-errors.yaml:2:11: data_dir must be set when the embedded NATS server has no nats.embedded.store_dir
+outbox-two-errors.yaml:4:11: outbox.memory must be at least 1, got 0`,
 		// Every error, in the file's order, decoding and validation alike.
 		"every-error.yaml": `every-error.yaml:2:10: log.level must be debug, info, warn or error, got "verbose"
 every-error.yaml:3:11: log.format must be text or json, got "xml"

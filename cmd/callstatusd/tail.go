@@ -2,12 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
@@ -19,42 +24,42 @@ func tailCmd(stdout io.Writer) *cobra.Command {
 	var server, subject string
 	var raw bool
 	c := &cobra.Command{
-		Use:   "tail [--server URL] [--subject callstatus.>] [--json]",
+		Use:   "tail [--config FILE] [--server URL] [--subject callstatus.>] [--json]",
 		Short: "Print call statuses as they are published",
-		Args:  cobra.NoArgs,
+		Long: `Print call statuses as they are published. The server is --server, else the
+config's nats.urls, else the address of the daemon's embedded server
+(nats.embedded.host and nats.embedded.port); tail says which one it uses. The
+credentials and TLS files are the config's nats.* settings.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := loadConfig(cmd.Flags())
-			if err != nil {
+			l := loadLayers(cmd.Flags(), os.Environ())
+			if err := errors.Join(l.errs...); err != nil {
 				return err
 			}
+			cfg := l.cfg
 			opts, err := publish.ClientOptions(cfg.NATS)
 			if err != nil {
 				return err
 			}
-			url := server
-			if url == "" {
-				url = strings.Join(cfg.NATS.URLs, ",")
-			}
-			if url == "" {
-				port := cfg.NATS.Embedded.Port
-				if port <= 0 {
-					port = 4222
-				}
-				url = fmt.Sprintf("nats://%s:%d", cfg.NATS.Embedded.Host, port)
+			url, from, err := tailServer(server, l)
+			if err != nil {
+				return err
 			}
 			if subject == "" {
 				subject = cfg.NATS.SubjectPrefix + ".>"
 			}
+			shown := publish.RedactURLs(strings.Split(url, ","))
+			fmt.Fprintf(cmd.ErrOrStderr(), "tail: %s on %s (%s)\n", subject, shown, from)
 			// Started before the daemon (or while it restarts), tail
 			// waits for the server instead of failing.
 			nc, err := nats.Connect(url, append(opts, nats.Name("callstatusd tail"), nats.MaxReconnects(-1),
 				nats.RetryOnFailedConnect(true), nats.ReconnectWait(time.Second))...)
 			if err != nil {
-				return fmt.Errorf("tail: connect to %s: %w", publish.RedactURLs(strings.Split(url, ",")), err)
+				return fmt.Errorf("tail: connect to %s: %w", shown, err)
 			}
 			defer nc.Close()
 			if !nc.IsConnected() {
-				fmt.Fprintf(cmd.ErrOrStderr(), "tail: waiting for NATS at %s…\n", publish.RedactURLs(strings.Split(url, ",")))
+				fmt.Fprintf(cmd.ErrOrStderr(), "tail: waiting for NATS at %s…\n", shown)
 			}
 			var mu sync.Mutex
 			_, err = nc.Subscribe(subject, func(m *nats.Msg) {
@@ -78,11 +83,52 @@ func tailCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	addConfigFlags(c.Flags())
-	c.Flags().StringVar(&server, "server", "", "NATS URL (default: nats.urls, else the embedded server's address)")
+	addConfigFlags(c.Flags(), "config")
+	c.Flags().StringVar(&server, "server", "", "NATS URL(s), comma-separated (default: nats.urls, else the embedded server's address)")
 	c.Flags().StringVar(&subject, "subject", "", "subject to follow (default <nats.subject_prefix>.>)")
 	c.Flags().BoolVar(&raw, "json", false, "print each status as raw JSON")
 	return c
+}
+
+// tailServer is the one server tail connects to, and why: --server, else
+// nats.urls, else the embedded server's address. It refuses to guess an
+// address the daemon does not listen on.
+func tailServer(flag string, l loaded) (url, from string, err error) {
+	if flag != "" {
+		return flag, "--server", nil
+	}
+	n := l.cfg.NATS
+	origin := func(keys ...string) string {
+		var parts []string
+		for _, k := range keys {
+			if w, ok := l.where[k]; ok {
+				parts = append(parts, k+" from "+w)
+			} else {
+				parts = append(parts, k+" default")
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	if len(n.URLs) > 0 {
+		return strings.Join(n.URLs, ","), origin("nats.urls"), nil
+	}
+	e := n.Embedded
+	switch {
+	case !e.Listen:
+		return "", "", errors.New("tail: the embedded NATS server does not listen (nats.embedded.listen is false): name a server with --server")
+	case e.Port == -1:
+		return "", "", errors.New("tail: the embedded NATS server takes a random port (nats.embedded.port is -1): name it with --server (the daemon logs it: \"embedded nats server ready\")")
+	}
+	port := e.Port
+	if port == 0 {
+		port = server.DEFAULT_PORT // what the embedded server takes for 0
+	}
+	host := e.Host
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1" // listening on every address: reach it on loopback
+	}
+	return fmt.Sprintf("nats://%s", net.JoinHostPort(host, strconv.Itoa(port))),
+		"the embedded server's address: " + origin("nats.embedded.host", "nats.embedded.port"), nil
 }
 
 // formatStatus is one readable line: time, category/status, reason,
