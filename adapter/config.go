@@ -194,7 +194,7 @@ func DefaultConfig() Config {
 		ARI:       ARIConfig{Enabled: false, Config: ari.DefaultConfig(), Snapshot: true},
 		Reconnect: ReconnectConfig{Initial: r.Initial, Max: r.Max, StableAfter: r.StableAfter},
 		Engine:    EngineConfig{SweepInterval: time.Second},
-		Outbox:    outbox.Config{Durable: true, Memory: 1024},
+		Outbox:    outbox.Config{Durable: true, Memory: 1024, StaleAfter: time.Minute},
 		Mapping:   mapping.DefaultConfig(),
 		NATS:      publish.DefaultNATSConfig(),
 	}

@@ -3,6 +3,7 @@ package adapter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/callstatus/callstatus/ari"
 	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/ops"
+	"github.com/callstatus/callstatus/outbox"
 	"github.com/callstatus/callstatus/publish"
 )
 
@@ -33,6 +35,8 @@ type Daemon struct {
 	metrics  *ops.Metrics
 	health   *ops.Health
 	httpAddr atomic.Pointer[string]
+
+	outboxFS outbox.FileSystem // nil: the real one (tests make the disk fail)
 }
 
 type namedSource struct {
@@ -110,10 +114,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer stopHTTP()
 
-	ob, err := cfg.Outbox.Open(cfg.DataDir, &d.stats.Outbox, log)
+	fs := d.outboxFS
+	if fs == nil {
+		fs = outbox.OS
+	}
+	ob, err := cfg.Outbox.OpenWith(fs, cfg.DataDir, &d.stats.Outbox, log)
 	if err != nil {
 		return err
 	}
+	d.health.AddCheck("outbox", func() string { return outboxProblem(ob, cfg.Outbox.StaleAfter, d.now()) })
 	defer func() {
 		if err := ob.Release(); err != nil {
 			log.Error("close outbox", "err", err)
@@ -206,19 +215,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log.Info("callstatusd running", "pbx_id", cfg.Mapping.PBXID, "sources", len(d.sources),
 		"embedded_nats", emb != nil, "jetstream", cfg.NATS.JetStream)
 	err = g.Wait()
-	if n := ob.Len(); n > 0 && ob.Durable() {
+	if n := ob.Len(); n > 0 {
 		cs, _, _ := ob.Peek()
-		log.Warn("statuses not yet published stay in the outbox for the next start", "count", n, "first_call_id", cs.CallID)
-	} else if n > 0 {
-		d.stats.PublishDropped.Add(uint64(n))
-		cs, _, _ := ob.Peek()
-		log.Error("statuses not published before the flush deadline", "count", n, "first_call_id", cs.CallID)
+		lost := ob.MemoryOnly() // the whole outbox when it is not durable
+		if n > lost {
+			log.Warn("statuses not yet published stay in the outbox for the next start", "count", n-lost, "first_call_id", cs.CallID)
+		}
+		if lost > 0 {
+			d.stats.PublishDropped.Add(uint64(lost))
+			log.Error("statuses held in memory only were not published before the flush deadline", "count", lost)
+		}
 	}
 	log.Info("callstatusd stopped",
 		"events", d.stats.EventsApplied.Load(), "statuses", d.stats.StatusesEmitted.Load(),
 		"published", d.stats.Publish.Published.Load(), "dropped_events", d.stats.EventsDropped.Load(),
 		"dropped_statuses", d.stats.PublishDropped.Load())
 	return err
+}
+
+// outboxProblem is the outbox's line in /readyz: the disk refusing
+// writes, or the oldest unpublished status waiting longer than staleAfter.
+func outboxProblem(ob *outbox.Outbox, staleAfter time.Duration, now time.Time) string {
+	if p := ob.Problem(); p != "" {
+		return p
+	}
+	if w := ob.HeadWait(now); w > staleAfter {
+		return fmt.Sprintf("the oldest unpublished status has waited %s (outbox.stale_after %s); %d waiting",
+			w.Round(time.Second), staleAfter, ob.Len())
+	}
+	return ""
 }
 
 // drain flushes what the connection still holds and closes it.
