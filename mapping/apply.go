@@ -172,7 +172,7 @@ func (m *Machine) onChannel(c *channel, e *Event, r ref) []CallStatus {
 // gone, which may finish its call.
 func (m *Machine) onHangup(c *channel, e *Event, _ ref) []CallStatus {
 	cl := c.call
-	cl.noteHangup(c, e.Time)
+	m.noteHangup(c, e.Time)
 	if e.Kind == HangupRequest {
 		return nil
 	}
@@ -320,6 +320,7 @@ func (m *Machine) onTransfer(c *channel, e *Event, _ ref) []CallStatus {
 		}
 	}
 	c.call.transfer = keep(e.Status)
+	c.transferer = true
 	return nil
 }
 

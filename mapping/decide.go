@@ -80,8 +80,8 @@ func (m *Machine) decide(cl *call) CallStatus {
 		Internal:    f.dir == DirInternal,
 		Voicemail:   cl.voicemail,
 		Transferred: cl.transfer,
-		DialStatus:  cmp.Or(cl.lastDial, cl.dialStatusVar),
 	}
+	st.DialStatus = f.dialStatus()
 	f.channels(&st)
 	f.legOutcomes(&st)
 	f.visitRecords(&st)
@@ -242,6 +242,15 @@ func (f *facts) lastVisit() *visit {
 	return f.visits[len(f.visits)-1]
 }
 
+// dialStatus: the answered leg's DIALSTATUS (a queue's losing members end
+// CANCEL after the winner), else the last dial's, else the variable's.
+func (f *facts) dialStatus() string {
+	if a := f.answered; a != nil && a.status != "" {
+		return a.status
+	}
+	return cmp.Or(f.cl.lastDial, f.cl.dialStatusVar)
+}
+
 // channels lists the call's channels and when the last one went.
 func (f *facts) channels(st *CallStatus) {
 	for _, c := range f.chans {
@@ -320,14 +329,45 @@ func (f *facts) parties(st *CallStatus) {
 		st.Agent = channelParty(a.peer)
 		st.Answer = timePtr(a.answeredAt())
 	}
-	st.Hangup = Hangup{Cause: int(o.cause), Text: o.causeTxt}
-	switch first := f.cl.firstHangup; {
-	case first == nil:
-	case f.peers[first]:
-		st.Hangup.By = "callee"
-	default:
-		st.Hangup.By = "caller"
+	st.Hangup = Hangup{Cause: int(o.cause), Text: o.causeTxt, By: f.hangupBy()}
+}
+
+// hangupBy: who ended the conversation: the first to hang up, after the
+// call's last answer, of the caller's side and the legs that had answered.
+// A leg the dial canceled or that rang out, and a transferer leaving its
+// call to others, ended nothing; a busy callee refused the call.
+func (f *facts) hangupBy() string {
+	var lastAnswer stamp
+	for _, l := range f.legList {
+		if s := stampOf(l.answeredAt()); l.answered() && s > lastAnswer {
+			lastAnswer = s
+		}
 	}
+	left := map[string]bool{} // Local bases of transferers
+	for _, c := range f.chans {
+		if base, ok := localBase(c.name); ok && c.transferer {
+			left[base] = true
+		}
+	}
+	var first *channel
+	for _, c := range f.chans {
+		base, _ := localBase(c.name)
+		switch {
+		case c.hungAt.IsZero() || c.hungAt < lastAnswer || c.transferer || left[base]:
+		case f.peers[c] && c.up.IsZero():
+		case first == nil || c.hungAt < first.hungAt || (c.hungAt == first.hungAt && c.hungOrder < first.hungOrder):
+			first = c
+		}
+	}
+	switch {
+	case f.answered == nil && f.cl.lastDial == "BUSY":
+		return "callee" // refused: a caller who gave up first ends the dial CANCEL
+	case first == nil:
+		return ""
+	case f.peers[first]:
+		return "callee"
+	}
+	return "caller"
 }
 
 // timings: ringing from the first dial to the answer (or the last dial's

@@ -79,11 +79,13 @@ type channel struct {
 
 	// Times are stamps (Unix nanoseconds): a third of a time.Time, and
 	// the engine keeps several per live channel.
-	created  stamp
-	order    uint64 // creation order, for determinism on equal times
-	up       stamp
-	goneAt   stamp
-	causeTxt string
+	created   stamp
+	order     uint64 // creation order, for determinism on equal times
+	up        stamp
+	goneAt    stamp
+	hungAt    stamp  // the first hangup request or hangup
+	hungOrder uint64 // the event that told it
+	causeTxt  string
 
 	callerNum, callerName string
 	// dirCtx is the first dialplan context of this channel found in the
@@ -100,6 +102,7 @@ type channel struct {
 	gone           bool
 	seenBy, goneBy srcMask
 	peer           bool     // dialed by a channel of the call, or a queue member leg
+	transferer     bool     // left its call to others by a transfer
 	snapshot       bool     // joined late: first seen in a snapshot
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
 	dirCtx         uint8    // 1+index into inbound_contexts then internal_contexts; 0: none
@@ -153,8 +156,6 @@ type call struct {
 	vmdrop        string
 	vmdropRef     ref
 	transfer      string
-	firstHangup   *channel
-	firstHangupAt stamp
 
 	done      bool
 	voicemail bool
@@ -387,9 +388,6 @@ func (a *call) absorb(b *call) {
 	if a.transfer == "" {
 		a.transfer = b.transfer
 	}
-	if a.firstHangup == nil || (b.firstHangup != nil && b.firstHangupAt < a.firstHangupAt) {
-		a.firstHangup, a.firstHangupAt = b.firstHangup, b.firstHangupAt
-	}
 }
 
 // retire takes a call out of flight: finalized, or merged into another.
@@ -496,9 +494,12 @@ func (cl *call) touch(t time.Time) {
 	}
 }
 
-func (cl *call) noteHangup(c *channel, t time.Time) {
-	if cl.firstHangup == nil || t.Before(cl.firstHangupAt.Time()) {
-		cl.firstHangup, cl.firstHangupAt = c, stampOf(t)
+// noteHangup: the first time c was asked to hang up, or went, and in
+// which event: the two sources stamp with different precision, so equal
+// times are told apart by arrival.
+func (m *Machine) noteHangup(c *channel, t time.Time) {
+	if s := stampOf(t); c.hungAt.IsZero() || (s != 0 && s < c.hungAt) {
+		c.hungAt, c.hungOrder = s, m.stats.Events
 	}
 }
 
