@@ -208,6 +208,9 @@ func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
 	l.noteQueue(c, e.Queue)
 	switch e.Kind {
 	case DialBegin, AgentCalled:
+		if l.dialed == "" && e.Kind == DialBegin {
+			l.dialed = keep(dialNumber(e.Value))
+		}
 		if l.begin.IsZero() || e.Time.Before(l.begin.Time()) {
 			l.begin = stampOf(e.Time)
 		}

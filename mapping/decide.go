@@ -109,6 +109,7 @@ type facts struct {
 
 	legList  []*leg // by ring start
 	answered *leg   // the leg that answered: the agent
+	reached  *leg   // the leg the caller's side dialed that answered (or the last dialed)
 
 	visits    []*visit // by start
 	handledBy *visit   // the first visit an agent connected in
@@ -205,6 +206,10 @@ func (f *facts) findLegs(cl *call) {
 		if a := f.answered; l.answered() && (a == nil || l.answeredAt().Before(a.answeredAt()) || (l.agent && !a.agent)) {
 			f.answered = l
 		}
+	}
+	f.reached = f.answered
+	if f.reached == nil && len(f.legList) > 0 {
+		f.reached = f.legList[len(f.legList)-1]
 	}
 	for depth := 0; f.answered != nil && depth < 4; depth++ {
 		base, ok := localBase(f.answered.peer.name)
@@ -321,6 +326,9 @@ func (f *facts) parties(st *CallStatus) {
 	o := f.origin
 	st.From = Party{Number: o.callerNum, Name: o.callerName, Channel: o.name, Endpoint: endpoint(o.name)}
 	st.To = Party{Number: f.dirExten}
+	if r := f.reached; f.dir != DirInbound && r != nil && r.dialed != "" {
+		st.To.Number = r.dialed // the number as sent, without the dialplan's prefix
+	}
 	if st.To.Number == "" && len(f.legList) > 0 {
 		st.To.Channel = f.legList[0].peer.name
 		st.To.Endpoint = endpoint(st.To.Channel)
@@ -411,6 +419,24 @@ func (l *leg) answeredAt() time.Time {
 		return l.peer.up.Time()
 	}
 	return l.answer.Time()
+}
+
+// dialNumber: the number in a dial string (5552001@carrier/n, 5552101@trunk,
+// trunk/5551234, trunk/sip:5551234@host, 101), "" when there is none.
+func dialNumber(ds string) string {
+	if i := strings.Index(ds, "sip:"); i >= 0 {
+		ds = ds[i+4:]
+	}
+	if i := strings.IndexByte(ds, '@'); i >= 0 {
+		ds = ds[:i]
+	}
+	if i := strings.LastIndexByte(ds, '/'); i >= 0 {
+		ds = ds[i+1:]
+	}
+	if i := strings.IndexByte(ds, ','); i >= 0 {
+		ds = ds[:i]
+	}
+	return strings.TrimSpace(ds)
 }
 
 // endpoint: PJSIP/101-0000002a -> PJSIP/101; Local/101@phones-0000001;1 ->

@@ -112,6 +112,7 @@ type channel struct {
 type leg struct {
 	peer, caller *channel
 	queue        string
+	dialed       string // the number in the dial string
 	begin        stamp
 	answer       stamp
 	status       string
