@@ -70,6 +70,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 	f.findDirection(m.cfg, cl)
 	f.findLegs(cl)
 	f.findVisits(cl)
+	f.findIVR()
 	st := CallStatus{
 		Schema:      SchemaVersion,
 		PBX:         m.cfg.PBXID,
@@ -85,7 +86,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 	f.channels(&st)
 	f.legOutcomes(&st)
 	f.visitRecords(&st)
-	f.ivr(&st)
+	st.IVR = f.ivr
 	f.parties(&st)
 	f.timings(&st)
 	f.classify(&st)
@@ -113,6 +114,8 @@ type facts struct {
 
 	visits    []*visit // by start
 	handledBy *visit   // the first visit an agent connected in
+
+	ivr bool // the PBX answered an inbound caller before any phone rang
 }
 
 // findOrigin: the linkedid channel when it is one of ours and not a dialed leg,
@@ -258,6 +261,8 @@ func (f *facts) dialStatus() string {
 
 // channels lists the call's channels and when the last one went.
 func (f *facts) channels(st *CallStatus) {
+	st.Channels = make([]string, 0, len(f.chans))
+	st.UniqueIDs = make([]string, 0, len(f.chans))
 	for _, c := range f.chans {
 		st.Channels = append(st.Channels, c.name)
 		st.UniqueIDs = append(st.UniqueIDs, c.id)
@@ -309,14 +314,14 @@ func (f *facts) visitRecords(st *CallStatus) {
 	}
 }
 
-// ivr: the PBX answered an inbound caller before ringing any phone (an IVR
-// or an announcement), never an answer by itself.
-func (f *facts) ivr(st *CallStatus) {
+// findIVR: the PBX answered an inbound caller before ringing any phone (an
+// IVR or an announcement), never an answer by itself.
+func (f *facts) findIVR() {
 	if f.dir != DirInbound {
 		return
 	}
 	first := f.cl.firstDial
-	st.IVR = slices.ContainsFunc(f.chans, func(c *channel) bool {
+	f.ivr = slices.ContainsFunc(f.chans, func(c *channel) bool {
 		return !f.peers[c] && !c.up.IsZero() && (first.IsZero() || c.up < first)
 	})
 }
@@ -351,17 +356,17 @@ func (f *facts) hangupBy() string {
 			lastAnswer = s
 		}
 	}
-	left := map[string]bool{} // Local bases of transferers
+	var left []string // Local bases of transferers (rare: no map)
 	for _, c := range f.chans {
 		if base, ok := localBase(c.name); ok && c.transferer {
-			left[base] = true
+			left = append(left, base)
 		}
 	}
 	var first *channel
 	for _, c := range f.chans {
 		base, _ := localBase(c.name)
 		switch {
-		case c.hungAt.IsZero() || c.hungAt < lastAnswer || c.transferer || left[base]:
+		case c.hungAt.IsZero() || c.hungAt < lastAnswer || c.transferer || (base != "" && slices.Contains(left, base)):
 		case f.peers[c] && c.up.IsZero():
 		case first == nil || c.hungAt < first.hungAt || (c.hungAt == first.hungAt && c.hungOrder < first.hungOrder):
 			first = c

@@ -79,13 +79,11 @@ type channel struct {
 
 	// Times are stamps (Unix nanoseconds): a third of a time.Time, and
 	// the engine keeps several per live channel.
-	created   stamp
-	order     uint64 // creation order, for determinism on equal times
-	up        stamp
-	goneAt    stamp
-	hungAt    stamp  // the first hangup request or hangup
-	hungOrder uint64 // the event that told it
-	causeTxt  string
+	created  stamp
+	up       stamp
+	goneAt   stamp
+	hungAt   stamp // the first hangup request or hangup
+	causeTxt string
 
 	callerNum, callerName string
 	// dirCtx is the first dialplan context of this channel found in the
@@ -107,6 +105,10 @@ type channel struct {
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
 	dirCtx         uint8    // 1+index into inbound_contexts then internal_contexts; 0: none
 	cause          int32
+	// order and hungOrder tell equal times apart (creation, and the
+	// event that told the hangup): 32 bits keep the record in its size
+	// class, and a wrap only reorders ties within one call.
+	order, hungOrder uint32
 }
 
 type leg struct {
@@ -243,13 +245,16 @@ func (m *Machine) newChannel(ch Channel, t time.Time) *channel {
 	}
 	cl := m.callOf(key)
 	if cl == nil {
-		if key != id {
+		// Store kept strings only: the event's would pin its frame.
+		if key == id {
+			key = id
+		} else {
 			key = keep(key)
 		}
 		cl = m.newCall(key, t)
 	}
 	m.nextCall++
-	c := &channel{id: id, call: cl, created: stampOf(t), order: m.nextCall}
+	c := &channel{id: id, call: cl, created: stampOf(t), order: uint32(m.nextCall)}
 	cl.chans = append(cl.chans, c)
 	m.chans[id] = c
 	if ch.LinkedID == "" && strings.HasPrefix(ch.Name, "Local/") {
@@ -500,7 +505,7 @@ func (cl *call) touch(t time.Time) {
 // times are told apart by arrival.
 func (m *Machine) noteHangup(c *channel, t time.Time) {
 	if s := stampOf(t); c.hungAt.IsZero() || (s != 0 && s < c.hungAt) {
-		c.hungAt, c.hungOrder = s, m.stats.Events
+		c.hungAt, c.hungOrder = s, uint32(m.stats.Events)
 	}
 }
 
