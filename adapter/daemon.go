@@ -53,6 +53,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	log = orDiscard(log)
 	d := &Daemon{cfg: cfg, log: log, now: time.Now}
 	d.metrics = ops.NewMetrics(d.stats.Counters)
+	var amiSrc *ami.Source
 	if cfg.AMI.Enabled {
 		ac, err := cfg.AMI.Source()
 		if err != nil {
@@ -65,6 +66,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		}
 		d.sources = append(d.sources, namedSource{"ami", s})
 		d.metrics.AddWire("ami", amiWire(src))
+		amiSrc = src
 	}
 	if cfg.ARI.Enabled {
 		ac, err := cfg.ARI.Source()
@@ -80,6 +82,9 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		d.metrics.AddWire("ari", ariWire(src))
 	}
 	d.health = ops.NewHealth(d.sourceNames()...)
+	if amiSrc != nil {
+		d.health.AddWarnings("ami", amiSrc.Warnings) // the site check: what the PBX hides
+	}
 	return d, nil
 }
 

@@ -28,7 +28,14 @@ type Health struct {
 	nats     func() (connected bool, detail string)
 	natsLast ComponentState // the probe's last answer, for Since
 	checks   []check
+	warnings []warnings
 	stopping bool
+}
+
+// warnings is a probe of advice: what to change, never a failure.
+type warnings struct {
+	name  string
+	probe func() []string
 }
 
 // check is a problem probe: "" when all is well.
@@ -58,6 +65,10 @@ type Readiness struct {
 	Components map[string]ComponentState `json:"components"`
 	// Degraded lists the problems, each prefixed by its check's name.
 	Degraded []string `json:"degraded,omitempty"`
+	// Warnings say what to change (the AMI site check: read classes,
+	// eventfilter, timestampevents), each prefixed by its source's name.
+	// They never make the daemon unready.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Readiness statuses.
@@ -77,6 +88,17 @@ func (h *Health) AddCheck(name string, probe func() string) {
 	}
 	h.mu.Lock()
 	h.checks = append(h.checks, check{name, probe})
+	h.mu.Unlock()
+}
+
+// AddWarnings registers a probe of warnings, asked on every readiness
+// check and listed under its name; they never change readiness.
+func (h *Health) AddWarnings(name string, probe func() []string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.warnings = append(h.warnings, warnings{name, probe})
 	h.mu.Unlock()
 }
 
@@ -168,6 +190,11 @@ func (h *Health) Readiness() Readiness {
 		if p := c.probe(); p != "" {
 			r.Degraded = append(r.Degraded, c.name+": "+p)
 			r.Ready = false
+		}
+	}
+	for _, w := range h.warnings {
+		for _, msg := range w.probe() {
+			r.Warnings = append(r.Warnings, w.name+": "+msg)
 		}
 	}
 	switch {
