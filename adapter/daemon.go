@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,7 +115,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	cfg, log := d.cfg, d.log
 	// First of all: a second daemon on the same data_dir must not touch
 	// its outbox, its NATS store or its ports.
-	unlock, err := cfg.lockState()
+	unlock, err := cfg.LockState()
 	if err != nil {
 		return err
 	}
@@ -260,17 +261,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-// outboxProblem is the outbox's line in /readyz: the disk refusing
-// writes, or the oldest unpublished status waiting longer than staleAfter.
+// outboxProblem is the outbox's line in /readyz: statuses parked in the
+// dead letter, the disk refusing writes, the oldest unpublished status
+// waiting longer than staleAfter.
 func outboxProblem(ob *outbox.Outbox, staleAfter time.Duration, now time.Time) string {
+	var out []string
+	if n := ob.Parked(); n > 0 {
+		out = append(out, fmt.Sprintf("%d statuses parked in the dead letter: NATS refuses them (callstatusd outbox list, then requeue)", n))
+	}
 	if p := ob.Problem(); p != "" {
-		return p
+		out = append(out, p)
 	}
 	if w := ob.HeadWait(now); w > staleAfter {
-		return fmt.Sprintf("the oldest unpublished status has waited %s (outbox.stale_after %s); %d waiting",
-			w.Round(time.Second), staleAfter, ob.Len())
+		out = append(out, fmt.Sprintf("the oldest unpublished status has waited %s (outbox.stale_after %s); %d waiting",
+			w.Round(time.Second), staleAfter, ob.Len()))
 	}
-	return ""
+	return strings.Join(out, "; ")
 }
 
 // drain flushes what the connection still holds and closes it.

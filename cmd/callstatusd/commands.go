@@ -40,7 +40,7 @@ func configCmd(stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Check or show the configuration"}
 	check := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the configuration; print ok or the error",
+		Short: "Validate the configuration; print ok, or every error with its place (exit 1)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, file, err := loadValid(cmd.Flags())
