@@ -141,5 +141,9 @@ type CallStatus struct {
 	Incomplete bool     `json:"incomplete,omitempty"` // events may be missing (source gap, TTL sweep)
 	JoinedLate bool     `json:"joined_late,omitempty"`
 	Inferred   string   `json:"inferred,omitempty"`
+	// Backfilled: derived after the fact from Asterisk's own records (CEL
+	// and queue_log) for a call the daemon did not see live; its evidence
+	// names those records (cel:<id>:<type>, queue_log:<line>:<event>).
+	Backfilled bool     `json:"backfilled,omitempty"`
 	Evidence   Evidence `json:"evidence"`
 }
