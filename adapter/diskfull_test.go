@@ -117,3 +117,25 @@ func TestDaemonDiskFull(t *testing.T) {
 		t.Errorf("%d dropped", st.Outbox.Dropped.Load())
 	}
 }
+
+// /readyz's outbox line: parked statuses, and a head waiting too long.
+func TestOutboxProblem(t *testing.T) {
+	ob := outbox.New(nil)
+	now := time.Now()
+	if p := outboxProblem(ob, time.Minute, now); p != "" {
+		t.Fatalf("empty outbox: %q", p)
+	}
+	ob.Push(mapping.CallStatus{CallID: "pbx1:1.1"})
+	if p := outboxProblem(ob, time.Minute, now.Add(30*time.Second)); p != "" {
+		t.Fatalf("fresh head: %q", p)
+	}
+	if p := outboxProblem(ob, time.Minute, now.Add(2*time.Minute)); !strings.Contains(p, "the oldest unpublished status has waited 2m") {
+		t.Fatalf("stale head: %q", p)
+	}
+	ob.Push(mapping.CallStatus{CallID: "pbx1:2.1"})
+	ob.Park(outbox.Parked{Reason: "permission denied", Status: mapping.CallStatus{CallID: "pbx1:1.1"}})
+	p := outboxProblem(ob, time.Minute, time.Now().Add(30*time.Second))
+	if !strings.HasPrefix(p, "1 statuses parked in the dead letter") || strings.Contains(p, "waited") {
+		t.Fatalf("after parking (the next status just became the head): %q", p)
+	}
+}

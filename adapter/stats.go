@@ -39,6 +39,8 @@ func (s *Stats) Counters() ops.Counters {
 		SourceDowns:     s.SourceDowns.Load(),
 		OutboxErrors:    s.Outbox.Errors.Load(),
 		OutboxMemory:    s.Outbox.MemoryOnly.Load(),
+		Parked:          s.Outbox.Parked.Load(),
+		ParkedTotal:     s.Outbox.ParkedTotal.Load(),
 	}
 }
 

@@ -118,6 +118,7 @@ type fileStore struct {
 	torn      bool  // a failed write may have left bytes past wpos: cut them first
 	writeErr  error // the last append's error, nil once one succeeds again
 	syncErr   error // the syncer's last error, nil once a pass succeeds again
+	parkedN   int   // records in the dead letter file (guarded by the Outbox's lock)
 
 	cache   []fileEntry // the first pending statuses, decoded
 	spilled int         // pending statuses on disk only, after cache
@@ -273,6 +274,11 @@ func (s *fileStore) load() error {
 		s.log.Info("outbox: statuses from an earlier run wait for NATS", "count", pending, "dir", s.dir)
 	}
 	s.stats.Spilled.Store(int64(s.spilled))
+	s.parkedN = countParked(s.dir)
+	s.stats.Parked.Store(int64(s.parkedN))
+	if s.parkedN > 0 {
+		s.log.Warn("outbox: statuses parked in the dead letter (callstatusd outbox list)", "count", s.parkedN, "file", filepath.Join(s.dir, ParkedFile))
+	}
 	return nil
 }
 

@@ -28,11 +28,13 @@ type Outbox struct {
 	store   *fileStore           // nil: memory only
 	memMax  int                  // bound of items with a store
 	closed  bool
-	diskErr error         // why items are in memory only; nil when they are not
-	since   time.Time     // when the current head became the head (see HeadWait)
-	notify  chan struct{} // capacity 1: "something changed"
-	stats   *Stats
-	log     *slog.Logger
+	diskErr error     // why items are in memory only; nil when they are not
+	since   time.Time // when the current head became the head (see HeadWait)
+
+	parkedMem []Parked      // parked statuses the disk did not take (all of them without a store)
+	notify    chan struct{} // capacity 1: "something changed"
+	stats     *Stats
+	log       *slog.Logger
 }
 
 // New returns an empty in-memory outbox; stats may be nil.

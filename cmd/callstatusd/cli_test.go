@@ -13,11 +13,13 @@ import (
 func TestEachCommandShowsItsOwnFlags(t *testing.T) {
 	all := []string{"--config", "--pbx-id", "--data-dir", "--log-level", "--log-format", "--ami-address", "--ari-url", "--nats-url", "--http-listen"}
 	tests := map[string][]string{
-		"run":          all,
-		"config check": all,
-		"config show":  all,
-		"replay":       {"--config", "--pbx-id", "--strict"},
-		"tail":         {"--config", "--server", "--subject", "--json"},
+		"run":            all,
+		"config check":   all,
+		"config show":    all,
+		"replay":         {"--config", "--pbx-id", "--strict"},
+		"tail":           {"--config", "--server", "--subject", "--json"},
+		"outbox list":    {"--config", "--data-dir", "--json"},
+		"outbox requeue": {"--config", "--data-dir"},
 	}
 	flag := regexp.MustCompile(`(?m)^\s+(?:-\w, )?(--[a-z-]+)`)
 	for name, want := range tests {
