@@ -3,7 +3,9 @@ package adapter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,8 +15,10 @@ import (
 
 	"github.com/callstatus/callstatus/ami"
 	"github.com/callstatus/callstatus/ari"
+	"github.com/callstatus/callstatus/backfill"
 	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/ops"
+	"github.com/callstatus/callstatus/outbox"
 	"github.com/callstatus/callstatus/publish"
 )
 
@@ -33,6 +37,13 @@ type Daemon struct {
 	metrics  *ops.Metrics
 	health   *ops.Health
 	httpAddr atomic.Pointer[string]
+
+	outboxFS outbox.FileSystem // nil: the real one (tests make the disk fail)
+
+	// ledger answers "was this call published already" for the backfill
+	// (nil: none known).
+	ledger   backfill.Ledger
+	backfill *backfill.Runner
 }
 
 type namedSource struct {
@@ -48,6 +59,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	log = orDiscard(log)
 	d := &Daemon{cfg: cfg, log: log, now: time.Now}
 	d.metrics = ops.NewMetrics(d.stats.Counters)
+	var amiSrc *ami.Source
 	if cfg.AMI.Enabled {
 		ac, err := cfg.AMI.Source()
 		if err != nil {
@@ -60,6 +72,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		}
 		d.sources = append(d.sources, namedSource{"ami", s})
 		d.metrics.AddWire("ami", amiWire(src))
+		amiSrc = src
 	}
 	if cfg.ARI.Enabled {
 		ac, err := cfg.ARI.Source()
@@ -75,6 +88,9 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		d.metrics.AddWire("ari", ariWire(src))
 	}
 	d.health = ops.NewHealth(d.sourceNames()...)
+	if amiSrc != nil {
+		d.health.AddWarnings("ami", amiSrc.Warnings) // the site check: what the PBX hides
+	}
 	return d, nil
 }
 
@@ -99,7 +115,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	cfg, log := d.cfg, d.log
 	// First of all: a second daemon on the same data_dir must not touch
 	// its outbox, its NATS store or its ports.
-	unlock, err := cfg.lockState()
+	unlock, err := cfg.LockState()
 	if err != nil {
 		return err
 	}
@@ -110,10 +126,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer stopHTTP()
 
-	ob, err := cfg.Outbox.Open(cfg.DataDir, &d.stats.Outbox, log)
+	fs := d.outboxFS
+	if fs == nil {
+		fs = outbox.OS
+	}
+	ob, err := cfg.Outbox.OpenWith(fs, cfg.DataDir, &d.stats.Outbox, log)
 	if err != nil {
 		return err
 	}
+	d.health.AddCheck("outbox", func() string { return outboxProblem(ob, cfg.Outbox.StaleAfter, d.now()) })
 	defer func() {
 		if err := ob.Release(); err != nil {
 			log.Error("close outbox", "err", err)
@@ -162,6 +183,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 
+	// The backfill: the tracker sees every event the engine applies; the
+	// runner turns each gap into the calls nobody saw, pushed to the
+	// outbox before it closes.
+	var backfillDone sync.WaitGroup
+	if cfg.Backfill.Enabled {
+		run, closeStore := d.backfillRunner(ob, log)
+		defer closeStore()
+		eng.observe = run.Tracker.Observe
+		backfillDone.Add(1)
+		go func() {
+			defer backfillDone.Done()
+			run.Run(gctx)
+		}()
+	}
+
 	// The publisher outlives the sources by at most flush_timeout.
 	pubCtx, cancelPub := context.WithCancel(context.Background())
 	defer cancelPub()
@@ -195,6 +231,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		eng.run()
+		backfillDone.Wait()
 		ob.Close()
 		return nil
 	})
@@ -206,19 +243,40 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log.Info("callstatusd running", "pbx_id", cfg.Mapping.PBXID, "sources", len(d.sources),
 		"embedded_nats", emb != nil, "jetstream", cfg.NATS.JetStream)
 	err = g.Wait()
-	if n := ob.Len(); n > 0 && ob.Durable() {
+	if n := ob.Len(); n > 0 {
 		cs, _, _ := ob.Peek()
-		log.Warn("statuses not yet published stay in the outbox for the next start", "count", n, "first_call_id", cs.CallID)
-	} else if n > 0 {
-		d.stats.PublishDropped.Add(uint64(n))
-		cs, _, _ := ob.Peek()
-		log.Error("statuses not published before the flush deadline", "count", n, "first_call_id", cs.CallID)
+		lost := ob.MemoryOnly() // the whole outbox when it is not durable
+		if n > lost {
+			log.Warn("statuses not yet published stay in the outbox for the next start", "count", n-lost, "first_call_id", cs.CallID)
+		}
+		if lost > 0 {
+			d.stats.PublishDropped.Add(uint64(lost))
+			log.Error("statuses held in memory only were not published before the flush deadline", "count", lost)
+		}
 	}
 	log.Info("callstatusd stopped",
 		"events", d.stats.EventsApplied.Load(), "statuses", d.stats.StatusesEmitted.Load(),
 		"published", d.stats.Publish.Published.Load(), "dropped_events", d.stats.EventsDropped.Load(),
 		"dropped_statuses", d.stats.PublishDropped.Load())
 	return err
+}
+
+// outboxProblem is the outbox's line in /readyz: statuses parked in the
+// dead letter, the disk refusing writes, the oldest unpublished status
+// waiting longer than staleAfter.
+func outboxProblem(ob *outbox.Outbox, staleAfter time.Duration, now time.Time) string {
+	var out []string
+	if n := ob.Parked(); n > 0 {
+		out = append(out, fmt.Sprintf("%d statuses parked in the dead letter: NATS refuses them (callstatusd outbox list, then requeue)", n))
+	}
+	if p := ob.Problem(); p != "" {
+		out = append(out, p)
+	}
+	if w := ob.HeadWait(now); w > staleAfter {
+		out = append(out, fmt.Sprintf("the oldest unpublished status has waited %s (outbox.stale_after %s); %d waiting",
+			w.Round(time.Second), staleAfter, ob.Len()))
+	}
+	return strings.Join(out, "; ")
 }
 
 // drain flushes what the connection still holds and closes it.
@@ -297,4 +355,33 @@ func (s *snapshotSource) Next(ctx context.Context) (mapping.Event, error) {
 		return ev, nil
 	}
 	return s.Source.Next(ctx)
+}
+
+// backfillRunner prepares the backfill from cfg.Backfill: the gap since the
+// last event of the previous run (kept in data_dir), or the horizon on a
+// first start, then every source's down-to-up interval.
+func (d *Daemon) backfillRunner(ob *outbox.Outbox, log *slog.Logger) (*backfill.Runner, func()) {
+	cfg := d.cfg
+	log = log.With("component", "backfill")
+	last, ok, err := backfill.LoadState(cfg.DataDir)
+	if err != nil {
+		log.Warn("no usable state: taking the horizon as the gap", "err", err, "horizon", cfg.Backfill.Horizon)
+		ok = false
+	}
+	store := backfill.NewDBStore(cfg.Backfill)
+	run := &backfill.Runner{
+		B: &backfill.Backfiller{Rules: cfg.Mapping, Store: store, Ledger: d.ledger,
+			QueueLog: cfg.Backfill.QueueLog, Log: log},
+		Tracker:  backfill.NewTracker(last, ok, cfg.Backfill.Horizon, d.now),
+		Emit:     func(cs mapping.CallStatus) { d.stats.StatusesEmitted.Add(1); ob.Push(cs) },
+		Settle:   cfg.Backfill.Settle,
+		Horizon:  cfg.Backfill.Horizon,
+		RetryMax: cfg.Backfill.RetryMax,
+		Timeout:  cfg.Backfill.QueryTimeout,
+		DataDir:  cfg.DataDir,
+		Log:      log,
+	}
+	d.health.AddCheck("backfill", run.Problem)
+	d.backfill = run
+	return run, store.Close
 }

@@ -71,10 +71,10 @@ func (l *Lock) Release() error {
 	return err
 }
 
-// lockState locks data_dir, and the outbox directory when it lies
+// LockState locks data_dir, and the outbox directory when it lies
 // outside data_dir, before anything opens a file there (the embedded NATS
 // store included).
-func (c Config) lockState() (release func(), err error) {
+func (c Config) LockState() (release func(), err error) {
 	var dirs []string
 	if c.DataDir != "" {
 		dirs = append(dirs, c.DataDir)

@@ -69,20 +69,20 @@ func TestSecondDaemonOnDataDirRefused(t *testing.T) {
 func TestLockStateOutboxOutsideDataDir(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DataDir, cfg.Outbox.Dir = t.TempDir(), t.TempDir()
-	release, err := cfg.lockState()
+	release, err := cfg.LockState()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer release()
 	other := DefaultConfig()
 	other.DataDir, other.Outbox.Dir = t.TempDir(), cfg.Outbox.Dir
-	if _, err := other.lockState(); err == nil || !strings.Contains(err.Error(), cfg.Outbox.Dir+" is in use by pid") {
+	if _, err := other.LockState(); err == nil || !strings.Contains(err.Error(), cfg.Outbox.Dir+" is in use by pid") {
 		t.Fatalf("second lock of the outbox dir: %v", err)
 	}
 	inside := DefaultConfig()
 	inside.DataDir = t.TempDir()
 	inside.Outbox.Dir = inside.DataDir + "/outbox"
-	r2, err := inside.lockState()
+	r2, err := inside.LockState()
 	if err != nil {
 		t.Fatal(err)
 	}

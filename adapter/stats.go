@@ -35,8 +35,12 @@ func (s *Stats) Counters() ops.Counters {
 		OutboxLength:    s.Outbox.Depth.Load(),
 		OutboxMaxLength: s.Outbox.MaxDepth.Load(),
 		PublishErrors:   s.Publish.Retries.Load(),
-		StatusesDropped: s.PublishDropped.Load(),
+		StatusesDropped: s.PublishDropped.Load() + s.Outbox.Dropped.Load(),
 		SourceDowns:     s.SourceDowns.Load(),
+		OutboxErrors:    s.Outbox.Errors.Load(),
+		OutboxMemory:    s.Outbox.MemoryOnly.Load(),
+		Parked:          s.Outbox.Parked.Load(),
+		ParkedTotal:     s.Outbox.ParkedTotal.Load(),
 	}
 }
 

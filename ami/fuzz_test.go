@@ -77,26 +77,38 @@ func FuzzReadFrame(f *testing.F) {
 	})
 }
 
+// FuzzTranslate feeds arbitrary bytes through the EventReader, the path of
+// the live source and of replay: no panic, every event names a channel,
+// event numbers only grow and never pass the frames read, and every fault
+// names its frame.
 func FuzzTranslate(f *testing.F) {
 	f.Add([]byte("Event: Hangup\r\nUniqueid: 1.1\r\nCause: 16\r\n\r\n"))
 	f.Add([]byte("Event: AttendedTransfer\r\nOrigTransfererUniqueid: 1\r\nTransfereeUniqueid: 2\r\nLocalOneUniqueid: 3\r\n\r\n"))
+	f.Add([]byte("Event: Hangup\r\nTimestamp: 1.5\r\nUniqueid: 1.1\r\n\r\nEvent: Hangup\r\nTimestamp: 1.5\r\nUniqueid: 1.1\r\n\r\njunk\r\n\r\nEvent: Hangup\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := NewReader(bytes.NewReader(in))
+		var r *EventReader
+		r = NewEventReader(bytes.NewReader(in), EventOptions{MaxFrameSize: 512, OnFault: func(fl Fault) error {
+			if fl.Frame == 0 || fl.Frame > r.Frames()+1 {
+				t.Fatalf("fault %v names frame %d of %d", fl.Kind, fl.Frame, r.Frames())
+			}
+			return nil
+		}})
+		var last uint64
 		for {
-			fr, err := r.ReadFrame()
-			if err != nil && !errors.Is(err, ErrFrameTooLarge) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			ev, err := r.Next()
+			if err != nil {
+				if err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("unexpected error %v", err)
+				}
 				return
 			}
-			ev, ok := Translate(&fr)
-			if ok && ev.Chan.UniqueID == "" && ev.Peer.UniqueID == "" {
+			if ev.Chan.UniqueID == "" && ev.Peer.UniqueID == "" {
 				t.Fatalf("translated an event with no channel: %+v", ev)
 			}
-			if ok && ev.Seq != fr.Seq {
-				t.Fatalf("Seq = %d, frame %d", ev.Seq, fr.Seq)
+			if ev.Seq <= last || ev.Seq > r.Frames() {
+				t.Fatalf("Seq = %d after %d, %d frames read", ev.Seq, last, r.Frames())
 			}
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return
-			}
+			last = ev.Seq
 		}
 	})
 }

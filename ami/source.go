@@ -96,6 +96,8 @@ type Source struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	lint atomic.Pointer[lint] // this session's site lint (lint.go)
 }
 
 // NewSource returns a Source for cfg. A nil log discards. cfg should have
@@ -134,7 +136,25 @@ func (s *Source) Connect(ctx context.Context) error {
 	go s.keepalive(pctx, sess.conn)
 	s.log.Info("ami connected", "address", s.cfg.Address, "user", s.cfg.Username,
 		"banner", sess.rd.Banner(), "events", s.cfg.events())
+	l := newLint(s.cfg)
+	s.lint.Store(l)
+	s.warn(l.fresh())
 	return nil
+}
+
+// Warnings says what the PBX hides from this session that the rules need,
+// and what to change (lint.go); none before the first session.
+func (s *Source) Warnings() []string {
+	if l := s.lint.Load(); l != nil {
+		return l.warnings()
+	}
+	return nil
+}
+
+func (s *Source) warn(ws []string) {
+	for _, w := range ws {
+		s.log.Warn("ami site check", "warning", w)
+	}
 }
 
 // Next returns the next event that translates to a mapping event, read by
@@ -204,6 +224,9 @@ func (s *Source) fault(f Fault) error {
 // fills a missing event time with the receive time.
 func (s *Source) count(f *Frame, ev *mapping.Event, translated bool) {
 	s.reads.Add(1)
+	if l := s.lint.Load(); l != nil {
+		s.warn(l.observe(f))
+	}
 	var now time.Time
 	if translated {
 		now = time.Now()

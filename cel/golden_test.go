@@ -146,7 +146,7 @@ func checkManifest(t *testing.T, calls []manifestCall, got []mapping.CallStatus,
 		if strings.Contains(want, " ") {
 			have += " " + cs.Reason
 		}
-		if have != want || (c.Direction != "" && cs.Direction != c.Direction) {
+		if have != want || (c.Direction != "" && string(cs.Direction) != c.Direction) {
 			t.Errorf("%q\n  want %s direction=%s\n   got %s reason=%s direction=%s rule=%s evidence=%v", c.Description,
 				want, c.Direction, have, cs.Reason, cs.Direction, cs.Evidence.Rule, cs.Evidence.Events)
 		}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -161,6 +162,14 @@ func (s *ReadStats) bad(where string, err error) {
 // found by name, so any column order or extra columns will do; rows that do
 // not read are counted and skipped. Times are in loc (nil: UTC).
 func ReadCSV(r io.Reader, loc *time.Location) ([]Record, ReadStats, error) {
+	return readCSV(r, loc, nil)
+}
+
+// onBad hears of each bad row or line (its line number); an error stops the
+// reading.
+type onBad func(line int64, err error) error
+
+func readCSV(r io.Reader, loc *time.Location, report onBad) ([]Record, ReadStats, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -194,6 +203,11 @@ func ReadCSV(r io.Reader, loc *time.Location) ([]Record, ReadStats, error) {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				st.bad(fmt.Sprintf("line %d", line), err)
+				if report != nil {
+					if err := report(int64(line), err); err != nil {
+						return out, st, err
+					}
+				}
 				continue
 			}
 			return out, st, fmt.Errorf("cel: csv: %w", err)
@@ -207,6 +221,11 @@ func ReadCSV(r io.Reader, loc *time.Location) ([]Record, ReadStats, error) {
 		}, loc)
 		if err != nil {
 			st.bad(fmt.Sprintf("line %d", line), err)
+			if report != nil {
+				if err := report(int64(line), err); err != nil {
+					return out, st, err
+				}
+			}
 			continue
 		}
 		if rec.ID == 0 {
@@ -243,6 +262,10 @@ func ParseQueueLine(s string) (QueueLine, error) {
 // ReadQueueLog reads a queue_log file; lines that do not read are counted
 // and skipped, blank lines ignored.
 func ReadQueueLog(r io.Reader) ([]QueueLine, ReadStats, error) {
+	return readQueueLog(r, nil)
+}
+
+func readQueueLog(r io.Reader, report onBad) ([]QueueLine, ReadStats, error) {
 	var st ReadStats
 	var out []QueueLine
 	sc := bufio.NewScanner(r)
@@ -257,6 +280,11 @@ func ReadQueueLog(r io.Reader) ([]QueueLine, ReadStats, error) {
 		q, err := ParseQueueLine(line)
 		if err != nil {
 			st.bad(fmt.Sprintf("line %d", n), err)
+			if report != nil {
+				if err := report(n, err); err != nil {
+					return out, st, err
+				}
+			}
 			continue
 		}
 		q.N = n
@@ -275,4 +303,54 @@ func (q QueueLine) data(i int) string {
 		return q.Data[i]
 	}
 	return ""
+}
+
+// IsCSV: a CEL export (*.csv, normally NAME.cel.csv).
+func IsCSV(name string) bool { return strings.HasSuffix(name, ".csv") }
+
+// IsQueueLog: a queue_log file (queue_log, queue_log.1, NAME.queue_log).
+func IsQueueLog(name string) bool {
+	base := name[strings.LastIndexAny(name, `/\`)+1:]
+	return base == "queue_log" || strings.HasPrefix(base, "queue_log.") || strings.HasSuffix(base, ".queue_log")
+}
+
+// ReadFiles reads CEL exports and queue_log files and translates them
+// together, as one period of one PBX (Options.QueueLog is set when a
+// queue_log is among them). bad hears of every row or line that does not
+// read, with its file and line; an error from it stops the reading. Times
+// without a zone are in loc (nil: UTC).
+func ReadFiles(names []string, loc *time.Location, bad func(file string, line int64, err error) error) (*Result, error) {
+	var recs []Record
+	var lines []QueueLine
+	opts := Options{}
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("cel: %w", err)
+		}
+		report := func(line int64, err error) error {
+			if bad == nil {
+				return nil
+			}
+			return bad(name, line, err)
+		}
+		switch {
+		case IsQueueLog(name):
+			opts.QueueLog = true
+			var l []QueueLine
+			l, _, err = readQueueLog(f, report)
+			lines = append(lines, l...)
+		case IsCSV(name):
+			var r []Record
+			r, _, err = readCSV(f, loc, report)
+			recs = append(recs, r...)
+		default:
+			err = fmt.Errorf("cel: %s: neither a CEL export (*.csv) nor a queue_log", name)
+		}
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return Translate(recs, lines, opts), nil
 }

@@ -87,7 +87,10 @@ type QueueVisit struct {
 type Hangup struct {
 	Cause int    `json:"cause"`
 	Text  string `json:"text,omitempty"`
-	// By: "caller", "callee" or "system" when known.
+	// By: who ended the conversation, "caller" or "callee": the first to
+	// hang up after the last answer, of the caller's side and the legs
+	// that answered (a canceled or rung-out leg and a transferer leaving
+	// ended nothing); "callee" for a busy refusal; empty when unknown.
 	By string `json:"by,omitempty"`
 }
 
@@ -138,5 +141,9 @@ type CallStatus struct {
 	Incomplete bool     `json:"incomplete,omitempty"` // events may be missing (source gap, TTL sweep)
 	JoinedLate bool     `json:"joined_late,omitempty"`
 	Inferred   string   `json:"inferred,omitempty"`
+	// Backfilled: derived after the fact from Asterisk's own records (CEL
+	// and queue_log) for a call the daemon did not see live; its evidence
+	// names those records (cel:<id>:<type>, queue_log:<line>:<event>).
+	Backfilled bool     `json:"backfilled,omitempty"`
 	Evidence   Evidence `json:"evidence"`
 }

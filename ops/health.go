@@ -27,7 +27,21 @@ type Health struct {
 	parts    map[string]*ComponentState
 	nats     func() (connected bool, detail string)
 	natsLast ComponentState // the probe's last answer, for Since
+	checks   []check
+	warnings []warnings
 	stopping bool
+}
+
+// warnings is a probe of advice: what to change, never a failure.
+type warnings struct {
+	name  string
+	probe func() []string
+}
+
+// check is a problem probe: "" when all is well.
+type check struct {
+	name  string
+	probe func() string
 }
 
 // ComponentState is one dependency in the /readyz body.
@@ -42,8 +56,50 @@ type ComponentState struct {
 
 // Readiness is the /readyz body.
 type Readiness struct {
-	Ready      bool                      `json:"ready"`
+	Ready bool `json:"ready"`
+	// Status is ready, not_ready (a component is not connected),
+	// degraded (every component is connected but a check reports a
+	// problem: statuses parked, the disk refusing writes, the oldest
+	// unpublished status too old) or stopping.
+	Status     string                    `json:"status"`
 	Components map[string]ComponentState `json:"components"`
+	// Degraded lists the problems, each prefixed by its check's name.
+	Degraded []string `json:"degraded,omitempty"`
+	// Warnings say what to change (the AMI site check: read classes,
+	// eventfilter, timestampevents), each prefixed by its source's name.
+	// They never make the daemon unready.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Readiness statuses.
+const (
+	StatusReady    = "ready"
+	StatusNotReady = "not_ready"
+	StatusDegraded = "degraded"
+	StatusStopping = "stopping"
+)
+
+// AddCheck registers a problem probe, asked on every readiness check: a
+// non-empty answer makes the daemon degraded (not ready) and is listed
+// under its name.
+func (h *Health) AddCheck(name string, probe func() string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.checks = append(h.checks, check{name, probe})
+	h.mu.Unlock()
+}
+
+// AddWarnings registers a probe of warnings, asked on every readiness
+// check and listed under its name; they never change readiness.
+func (h *Health) AddWarnings(name string, probe func() []string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.warnings = append(h.warnings, warnings{name, probe})
+	h.mu.Unlock()
 }
 
 // NewHealth tracks the named sources (and NATS), all connecting.
@@ -129,6 +185,28 @@ func (h *Health) Readiness() Readiness {
 		r.Ready = false
 	}
 	r.Components["nats"] = nats
+	connected := r.Ready
+	for _, c := range h.checks {
+		if p := c.probe(); p != "" {
+			r.Degraded = append(r.Degraded, c.name+": "+p)
+			r.Ready = false
+		}
+	}
+	for _, w := range h.warnings {
+		for _, msg := range w.probe() {
+			r.Warnings = append(r.Warnings, w.name+": "+msg)
+		}
+	}
+	switch {
+	case h.stopping:
+		r.Status = StatusStopping
+	case !connected:
+		r.Status = StatusNotReady
+	case len(r.Degraded) > 0:
+		r.Status = StatusDegraded
+	default:
+		r.Status = StatusReady
+	}
 	if h.stopping {
 		for name, c := range r.Components {
 			c.State = StateStopping
@@ -146,8 +224,9 @@ func ServeHealthz(w http.ResponseWriter, _ *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// ServeHTTP is /readyz: 200 when every source and NATS are connected, 503
-// otherwise, with each component's state as JSON.
+// ServeHTTP is /readyz: 200 when every source and NATS are connected and
+// no check reports a problem, 503 otherwise, with each component's state
+// and the problems as JSON.
 func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	r := h.Readiness()
 	w.Header().Set("Content-Type", "application/json")

@@ -127,3 +127,32 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("%d %q", rec.Code, rec.Body)
 	}
 }
+
+// Every component connected but a check reports a problem: degraded, 503,
+// and the problem is listed under the check's name until it clears.
+func TestReadyzDegraded(t *testing.T) {
+	h := NewHealth("ami")
+	h.SetSource("ami", true, nil)
+	h.SetNATS(func() (bool, string) { return true, "nats://127.0.0.1:4222" })
+	problem := "1 status parked"
+	h.AddCheck("publish", func() string { return problem })
+	h.AddCheck("outbox", func() string { return "" })
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	var r Readiness
+	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != 503 || r.Ready || r.Status != StatusDegraded || len(r.Degraded) != 1 || r.Degraded[0] != "publish: 1 status parked" {
+		t.Fatalf("code %d, body %s", rec.Code, rec.Body)
+	}
+	problem = ""
+	if r := h.Readiness(); !r.Ready || r.Status != StatusReady || len(r.Degraded) != 0 {
+		t.Fatalf("after the problem cleared: %+v", r)
+	}
+	h.SetSource("ami", false, nil)
+	problem = "x"
+	if r := h.Readiness(); r.Status != StatusNotReady {
+		t.Fatalf("a source down and a problem: status %q, want not_ready", r.Status)
+	}
+}

@@ -98,6 +98,10 @@ type Counters struct {
 	PublishErrors   uint64 // failed publish attempts
 	StatusesDropped uint64 // statuses never acknowledged
 	SourceDowns     uint64 // source connection losses
+	OutboxErrors    uint64 // outbox disk errors (a write or fsync refused)
+	OutboxMemory    int64  // statuses the disk refused, held in memory only
+	Parked          int64  // statuses parked in the dead letter now
+	ParkedTotal     uint64 // statuses ever parked by this process
 }
 
 // NewMetrics registers the daemon's metrics, plus the Go runtime and
@@ -276,7 +280,8 @@ type metricsCollector Metrics
 // collectorDescs describe what the collector reads at scrape time.
 type collectorDescs struct {
 	active, engine, queue, queueMax, dropped, emitted, outbox, outboxMax,
-	pubErrors, statDropped, wire, wireIgnored, sourceDowns *prometheus.Desc
+	pubErrors, statDropped, wire, wireIgnored, sourceDowns,
+	outboxErrors, outboxMemory, parked, parkedTotal *prometheus.Desc
 }
 
 func newCollectorDescs() collectorDescs {
@@ -293,16 +298,21 @@ func newCollectorDescs() collectorDescs {
 		outbox:      d("callstatus_outbox_length", "Statuses waiting to be acknowledged by NATS."),
 		outboxMax:   d("callstatus_outbox_max_length", "The most statuses that ever waited for NATS."),
 		pubErrors:   d("callstatus_publish_errors_total", "Failed publish attempts (each is retried until acknowledged)."),
-		statDropped: d("callstatus_statuses_dropped_total", "Statuses never acknowledged: still queued at the shutdown deadline with a memory-only outbox (a durable one keeps them for the next start)."),
+		statDropped: d("callstatus_statuses_dropped_total", "Statuses never acknowledged: still in memory at the shutdown deadline (a memory-only outbox, or statuses the disk refused), or dropped because the disk refused writes and outbox.memory was full."),
 		wire:        d("callstatus_source_messages_total", "Messages read from a source, by AMI event name or ARI type, before translation.", "source", "type"),
 		wireIgnored: d("callstatus_source_messages_ignored_total", "Messages that did not become events: malformed, not_translated (events the engine does not need), unknown_type, decode_error.", "source", "reason"),
 		sourceDowns: d("callstatus_source_downs_total", "Source connection losses (all sources)."),
+
+		outboxErrors: d("callstatus_outbox_errors_total", "Outbox disk errors: a write or fsync refused (disk full, failing disk), an unreadable record."),
+		outboxMemory: d("callstatus_outbox_memory_only", "Statuses the disk refused, held in memory only until it takes them again (lost on a crash)."),
+		parked:       d("callstatus_statuses_parked", "Statuses NATS refused for good (permission, size, missing stream), parked in the outbox's dead letter (callstatusd outbox list)."),
+		parkedTotal:  d("callstatus_statuses_parked_total", "Statuses parked in the dead letter by this process."),
 	}
 }
 
 func (d collectorDescs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{d.active, d.engine, d.queue, d.queueMax, d.dropped, d.emitted, d.outbox, d.outboxMax,
-		d.pubErrors, d.statDropped, d.wire, d.wireIgnored, d.sourceDowns}
+		d.pubErrors, d.statDropped, d.wire, d.wireIgnored, d.sourceDowns, d.outboxErrors, d.outboxMemory, d.parked, d.parkedTotal}
 }
 
 // engineCounters name the mapping.Stats fields in callstatus_engine_total.
@@ -343,6 +353,10 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.pubErrors, s.PublishErrors)
 	counter(d.statDropped, s.StatusesDropped)
 	counter(d.sourceDowns, s.SourceDowns)
+	counter(d.outboxErrors, s.OutboxErrors)
+	gauge(d.outboxMemory, float64(s.OutboxMemory))
+	gauge(d.parked, float64(s.Parked))
+	counter(d.parkedTotal, s.ParkedTotal)
 
 	c.engMu.Lock()
 	active, eng := c.active, c.engine

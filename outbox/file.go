@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -23,7 +24,8 @@ import (
 //
 //	00000000000000000001.seg  one JSON status per line, append only
 //	00000000000000000002.seg  (a new segment every segmentMax bytes)
-//	head                      "<segment> <offset>": the first status not yet acknowledged
+//	head                      "<segment> <offset> <crc32>": the first status not yet acknowledged
+//	parked.jsonl              statuses NATS will never take (dead letter; see Park)
 //
 // Push appends the status to the last segment with one write() before it
 // returns, so a status the engine handed over survives the process dying;
@@ -34,6 +36,13 @@ import (
 // next start: the stream drops them by Nats-Msg-Id (the call id) within its
 // duplicate window.
 //
+// Files are written as nats-server writes its own (writeAtomicallyWithTemp):
+// the head goes to head.tmp, is fsynced, and renamed over head, then the
+// directory is fsynced; a new segment is followed by a directory fsync, so
+// a power cut cannot lose the file a status was appended to. A write that
+// fails (disk full) is cut back before the next one, so the offsets in
+// memory always match whole records on disk.
+//
 // Only the first memMax statuses are held decoded in memory; the rest wait
 // on disk and are read back as the head moves, so an outage of any length
 // costs disk, not memory.
@@ -43,6 +52,36 @@ const (
 	headFile   = "head"
 	segSuffix  = ".seg"
 )
+
+// FileSystem is what the store writes through: OS, or in tests one that
+// fails like a full disk. Reads go to the os package directly.
+type FileSystem interface {
+	OpenFile(name string, flag int, perm os.FileMode) (*os.File, error)
+	WriteAt(f *os.File, b []byte, off int64) (int, error)
+	Sync(f *os.File) error
+	Rename(from, to string) error
+	SyncDir(dir string) error
+}
+
+// OS is the real file system.
+var OS FileSystem = osFS{}
+
+type osFS struct{}
+
+func (osFS) OpenFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}
+func (osFS) WriteAt(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
+func (osFS) Sync(f *os.File) error                                { return f.Sync() }
+func (osFS) Rename(from, to string) error                         { return os.Rename(from, to) }
+func (osFS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
 
 // filePos is a place in the log: segment number and byte offset.
 type filePos struct {
@@ -68,14 +107,18 @@ type fileStore struct {
 	segMax int64 // segmentMax; tests make it small
 	log    *slog.Logger
 	stats  *Stats
+	fs     FileSystem
 
 	mu        sync.Mutex // guards the files and positions below against the syncer
 	w         *os.File   // segment being appended to
 	wpos      filePos    // end of the log
 	head      filePos    // first record not acknowledged
-	headFile  *os.File
-	dirty     bool // appended since the last fsync
+	dirty     bool       // appended since the last fsync
 	headMoved bool
+	torn      bool  // a failed write may have left bytes past wpos: cut them first
+	writeErr  error // the last append's error, nil once one succeeds again
+	syncErr   error // the syncer's last error, nil once a pass succeeds again
+	parkedN   int   // records in the dead letter file (guarded by the Outbox's lock)
 
 	cache   []fileEntry // the first pending statuses, decoded
 	spilled int         // pending statuses on disk only, after cache
@@ -89,11 +132,11 @@ type fileStore struct {
 
 // openFileStore opens (or creates) the log in dir and loads what an
 // earlier run left unacknowledged.
-func openFileStore(dir string, memMax int, stats *Stats, log *slog.Logger) (*fileStore, error) {
+func openFileStore(fs FileSystem, dir string, memMax int, stats *Stats, log *slog.Logger) (*fileStore, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("outbox: create %s: %w", dir, err)
 	}
-	s := &fileStore{dir: dir, memMax: memMax, segMax: segmentMax, log: log, stats: stats, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &fileStore{dir: dir, memMax: memMax, segMax: segmentMax, log: log, stats: stats, fs: fs, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.load(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -129,17 +172,19 @@ func (s *fileStore) segments() ([]int64, error) {
 }
 
 func (s *fileStore) load() error {
-	hf, err := os.OpenFile(filepath.Join(s.dir, headFile), os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("outbox: open head: %w", err)
-	}
-	s.headFile = hf
 	var head filePos
-	if b, err := io.ReadAll(hf); err != nil {
+	switch b, err := os.ReadFile(filepath.Join(s.dir, headFile)); {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
 		return fmt.Errorf("outbox: read head: %w", err)
-	} else if f := strings.Fields(string(b)); len(f) == 2 {
-		head.seg, _ = strconv.ParseInt(f[0], 10, 64)
-		head.off, _ = strconv.ParseInt(f[1], 10, 64)
+	default:
+		var ok bool
+		if head, ok = parseHead(b); !ok {
+			// Start at the oldest segment: statuses may go out twice
+			// (the stream dedupes them), none is lost.
+			s.log.Error("outbox: head unreadable; starting at the oldest segment", "head", string(b))
+			s.stats.Errors.Add(1)
+		}
 	}
 	segs, err := s.segments()
 	if err != nil {
@@ -151,7 +196,8 @@ func (s *fileStore) load() error {
 		os.Remove(s.segPath(segs[0]))
 		segs = segs[1:]
 	}
-	if len(segs) == 0 {
+	fresh := len(segs) == 0
+	if fresh {
 		segs = []int64{max(head.seg, 1)}
 	}
 	if segs[0] != head.seg {
@@ -159,17 +205,19 @@ func (s *fileStore) load() error {
 	}
 	s.head = head
 	last := segs[len(segs)-1]
-	w, err := os.OpenFile(s.segPath(last), os.O_RDWR|os.O_CREATE, 0o640)
+	w, err := s.fs.OpenFile(s.segPath(last), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("outbox: open segment: %w", err)
 	}
 	s.w = w
+	if fresh {
+		if err := s.fs.SyncDir(s.dir); err != nil {
+			return fmt.Errorf("outbox: fsync %s: %w", s.dir, err)
+		}
+	}
 	size, err := completeRecords(w)
 	if err != nil {
 		return fmt.Errorf("outbox: repair %s: %w", w.Name(), err)
-	}
-	if _, err := w.Seek(size, io.SeekStart); err != nil {
-		return fmt.Errorf("outbox: seek %s: %w", w.Name(), err)
 	}
 	s.wpos = filePos{seg: last, off: size}
 	if s.head.seg == last && s.head.off > size {
@@ -226,6 +274,11 @@ func (s *fileStore) load() error {
 		s.log.Info("outbox: statuses from an earlier run wait for NATS", "count", pending, "dir", s.dir)
 	}
 	s.stats.Spilled.Store(int64(s.spilled))
+	s.parkedN = countParked(s.dir)
+	s.stats.Parked.Store(int64(s.parkedN))
+	if s.parkedN > 0 {
+		s.log.Warn("outbox: statuses parked in the dead letter (callstatusd outbox list)", "count", s.parkedN, "file", filepath.Join(s.dir, ParkedFile))
+	}
 	return nil
 }
 
@@ -275,17 +328,11 @@ func (s *fileStore) append(cs mapping.CallStatus) error {
 	line = append(line, '\n')
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.wpos.off > 0 && s.wpos.off+int64(len(line)) > s.segMax {
-		if err := s.rotate(); err != nil {
-			return err
-		}
+	if err := s.appendLocked(line); err != nil {
+		s.writeErr = err
+		return err
 	}
-	if _, err := s.w.Write(line); err != nil {
-		// Cut what a short write left, so the next record starts clean.
-		s.w.Truncate(s.wpos.off)
-		s.w.Seek(s.wpos.off, io.SeekStart)
-		return fmt.Errorf("outbox: write %s: %w", s.w.Name(), err)
-	}
+	s.writeErr = nil
 	wasEnd := s.rpos == s.wpos
 	s.wpos.off += int64(len(line))
 	s.dirty = true
@@ -299,15 +346,47 @@ func (s *fileStore) append(cs mapping.CallStatus) error {
 	return nil
 }
 
-// rotate starts a new segment; mu is held.
+// appendLocked writes one record at wpos; mu is held. On error nothing
+// moved: wpos still ends the last whole record.
+func (s *fileStore) appendLocked(line []byte) error {
+	if s.torn {
+		// A short write left bytes past wpos: cut them, or the next
+		// record would not start on a line of its own after a restart.
+		if err := s.w.Truncate(s.wpos.off); err != nil {
+			return fmt.Errorf("outbox: cut %s: %w", s.w.Name(), err)
+		}
+		s.torn = false
+	}
+	if s.wpos.off > 0 && s.wpos.off+int64(len(line)) > s.segMax {
+		if err := s.rotate(); err != nil {
+			return err
+		}
+	}
+	if n, err := s.fs.WriteAt(s.w, line, s.wpos.off); err != nil {
+		if n > 0 {
+			s.torn = s.w.Truncate(s.wpos.off) != nil
+		}
+		return fmt.Errorf("outbox: write %s: %w", s.w.Name(), err)
+	}
+	return nil
+}
+
+// rotate starts a new segment; mu is held. On error the log is as it was.
 func (s *fileStore) rotate() error {
-	if err := s.w.Sync(); err != nil {
-		return fmt.Errorf("outbox: sync %s: %w", s.w.Name(), err)
+	if err := s.fs.Sync(s.w); err != nil {
+		return fmt.Errorf("outbox: fsync %s: %w", s.w.Name(), err)
 	}
 	next := s.wpos.seg + 1
-	w, err := os.OpenFile(s.segPath(next), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	w, err := s.fs.OpenFile(s.segPath(next), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return fmt.Errorf("outbox: new segment: %w", err)
+	}
+	// The new file's name must survive a power cut before a status is
+	// written into it.
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		w.Close()
+		os.Remove(w.Name())
+		return fmt.Errorf("outbox: fsync %s after a new segment: %w", s.dir, err)
 	}
 	s.w.Close()
 	s.w = w
@@ -438,35 +517,26 @@ func (s *fileStore) sync() {
 	s.headMoved = false
 	s.mu.Unlock()
 
+	ok := true
 	if dirty {
 		// A rotation may have closed w meanwhile: it synced it first.
-		if err := w.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-			s.log.Error("outbox: fsync", "file", w.Name(), "err", err)
-			s.stats.Errors.Add(1)
-			s.mu.Lock()
-			s.dirty = true
-			s.mu.Unlock()
+		if err := s.fs.Sync(w); err != nil && !errors.Is(err, os.ErrClosed) {
+			s.fail(fmt.Errorf("outbox: fsync %s: %w", w.Name(), err), func() { s.dirty = true })
+			ok = false
 		}
 	}
-	if !moved {
-		return
+	if moved {
+		if err := s.writeHead(head); err != nil {
+			s.fail(err, func() { s.headMoved = true })
+			return
+		}
 	}
-	retry := func() {
+	if ok && (dirty || moved) {
 		s.mu.Lock()
-		s.headMoved = true
+		s.syncErr = nil
 		s.mu.Unlock()
 	}
-	rec := fmt.Sprintf("%020d %020d\n", head.seg, head.off)
-	if _, err := s.headFile.WriteAt([]byte(rec), 0); err != nil {
-		s.log.Error("outbox: write head", "err", err)
-		s.stats.Errors.Add(1)
-		retry()
-		return
-	}
-	if err := s.headFile.Sync(); err != nil {
-		s.log.Error("outbox: fsync head", "err", err)
-		s.stats.Errors.Add(1)
-		retry()
+	if !moved {
 		return
 	}
 	segs, err := s.segments()
@@ -491,13 +561,95 @@ func (s *fileStore) close() error {
 
 func (s *fileStore) closeFiles() error {
 	var errs []error
-	for _, f := range []*os.File{s.w, s.r, s.headFile} {
+	for _, f := range []*os.File{s.w, s.r} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
 	}
-	s.w, s.r, s.headFile = nil, nil, nil
+	s.w, s.r = nil, nil
 	return errors.Join(errs...)
+}
+
+// fail logs and counts a background write error and marks the work to
+// redo (under mu).
+func (s *fileStore) fail(err error, redo func()) {
+	s.log.Error("outbox: disk write failed; retrying", "err", err)
+	s.stats.Errors.Add(1)
+	s.mu.Lock()
+	redo()
+	s.syncErr = err
+	s.mu.Unlock()
+}
+
+// failed is the last write or fsync error, nil once writing works again.
+func (s *fileStore) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writeErr != nil {
+		return s.writeErr
+	}
+	return s.syncErr
+}
+
+// writeHead replaces the head file atomically: head.tmp, fsync, rename,
+// directory fsync.
+func (s *fileStore) writeHead(p filePos) error {
+	body := fmt.Sprintf("%d %d", p.seg, p.off)
+	rec := []byte(fmt.Sprintf("%s %08x\n", body, crc32.ChecksumIEEE([]byte(body))))
+	return writeAtomically(s.fs, s.dir, headFile, rec)
+}
+
+// parseHead reads "<seg> <off> <crc>" (or the older "<seg> <off>").
+func parseHead(b []byte) (filePos, bool) {
+	f := strings.Fields(string(b))
+	if len(f) != 2 && len(f) != 3 {
+		return filePos{}, false
+	}
+	seg, err1 := strconv.ParseInt(f[0], 10, 64)
+	off, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil || seg < 0 || off < 0 {
+		return filePos{}, false
+	}
+	if len(f) == 3 {
+		// The sum is of the numbers as written (the older head was zero-padded).
+		if f[2] != fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(f[0]+" "+f[1]))) {
+			return filePos{}, false
+		}
+	}
+	return filePos{seg: seg, off: off}, true
+}
+
+// writeAtomically writes dir/name as nats-server's writeAtomicallyWithTemp
+// does: a temporary file, fsync, close, rename over name, fsync dir.
+func writeAtomically(fs FileSystem, dir, name string, data []byte) error {
+	path := filepath.Join(dir, name)
+	tmp := path + ".tmp"
+	f, err := fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("outbox: write %s: %w", name, err)
+	}
+	if _, err := fs.WriteAt(f, data, 0); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("outbox: write %s: %w", name, err)
+	}
+	if err := fs.Sync(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("outbox: fsync %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("outbox: close %s: %w", name, err)
+	}
+	if err := fs.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("outbox: rename %s: %w", name, err)
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		return fmt.Errorf("outbox: fsync %s after writing %s: %w", dir, name, err)
+	}
+	return nil
 }
 
 // Config is where final statuses wait for NATS.
@@ -509,8 +661,12 @@ type Config struct {
 	// Dir holds the log; empty means <data_dir>/outbox.
 	Dir string `mapstructure:"dir"`
 	// Memory is how many waiting statuses are held in memory; the rest
-	// wait on disk (durable) so an outage costs disk, not memory.
+	// wait on disk (durable) so an outage costs disk, not memory. When
+	// the disk refuses writes, as many again wait in memory only.
 	Memory int `mapstructure:"memory"`
+	// StaleAfter: /readyz says degraded while the oldest unpublished
+	// status has waited this long.
+	StaleAfter time.Duration `mapstructure:"stale_after"`
 }
 
 func (c Config) Validate(dataDir string) error {
@@ -521,17 +677,29 @@ func (c Config) Validate(dataDir string) error {
 	if c.Durable && c.Memory < 1 {
 		errs = append(errs, fmt.Errorf("outbox.memory must be at least 1, got %d", c.Memory))
 	}
+	if c.StaleAfter <= 0 {
+		errs = append(errs, fmt.Errorf("outbox.stale_after must be positive, got %s", c.StaleAfter))
+	}
 	return errors.Join(errs...)
 }
 
-// open returns the configured outbox.
+// Open returns the configured outbox.
 func (c Config) Open(dataDir string, stats *Stats, log *slog.Logger) (*Outbox, error) {
+	return c.OpenWith(OS, dataDir, stats, log)
+}
+
+// OpenWith is Open writing through fs.
+func (c Config) OpenWith(fs FileSystem, dataDir string, stats *Stats, log *slog.Logger) (*Outbox, error) {
 	if !c.Durable {
 		return New(stats), nil
 	}
-	dir := c.Dir
-	if dir == "" {
-		dir = filepath.Join(dataDir, "outbox")
+	return OpenWith(fs, c.Path(dataDir), c.Memory, stats, log)
+}
+
+// Path is the outbox directory: outbox.dir, or <data_dir>/outbox.
+func (c Config) Path(dataDir string) string {
+	if c.Dir != "" {
+		return c.Dir
 	}
-	return Open(dir, c.Memory, stats, log)
+	return filepath.Join(dataDir, "outbox")
 }

@@ -49,3 +49,15 @@ func sampleStatus(i int) mapping.CallStatus {
 		Evidence:    mapping.Evidence{Rule: "inbound.answered", Events: []string{"ami#12"}},
 	}
 }
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -8,10 +8,14 @@ import (
 // Stats are the outbox's counters; /metrics reads them. Any goroutine may
 // read them without a lock.
 type Stats struct {
-	Depth    atomic.Int64  // statuses waiting for the publisher now
-	MaxDepth atomic.Int64  // the most that ever waited
-	Spilled  atomic.Int64  // of Depth, statuses waiting on disk only (durable outbox past its memory)
-	Errors   atomic.Uint64 // file errors (a status kept in memory, or an unreadable record)
+	Depth       atomic.Int64  // statuses waiting for the publisher now
+	MaxDepth    atomic.Int64  // the most that ever waited
+	Spilled     atomic.Int64  // of Depth, statuses waiting on disk only (durable outbox past its memory)
+	Errors      atomic.Uint64 // file errors: a write or fsync refused (disk full), an unreadable record
+	MemoryOnly  atomic.Int64  // statuses the disk refused, held in memory only (durable outbox)
+	Dropped     atomic.Uint64 // statuses lost: the disk refused them and outbox.memory was full
+	Parked      atomic.Int64  // statuses in the dead letter now
+	ParkedTotal atomic.Uint64 // statuses this process parked
 }
 
 // storeMax raises m to v when v is larger.

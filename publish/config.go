@@ -44,6 +44,11 @@ type NATSConfig struct {
 	RetryMax time.Duration `mapstructure:"retry_max" yaml:"retry_max"`
 	// FlushTimeout bounds how long shutdown waits for queued statuses.
 	FlushTimeout time.Duration `mapstructure:"flush_timeout" yaml:"flush_timeout"`
+	// ParkAfter is how many attempts in a row a status may fail with an
+	// error no retry can fix (subject permission denied, over
+	// max_payload, missing stream with create false) before it is parked
+	// in the outbox's dead letter and the next one goes.
+	ParkAfter int `mapstructure:"park_after" yaml:"park_after"`
 
 	Embedded EmbeddedConfig `mapstructure:"embedded" yaml:"embedded"`
 }
@@ -107,6 +112,7 @@ func DefaultNATSConfig() NATSConfig {
 		PublishTimeout: 5 * time.Second,
 		RetryMax:       30 * time.Second,
 		FlushTimeout:   10 * time.Second,
+		ParkAfter:      3,
 		Embedded: EmbeddedConfig{
 			Host:   "127.0.0.1",
 			Port:   4222,
@@ -176,6 +182,9 @@ func (c NATSConfig) Validate() error {
 	}
 	if c.FlushTimeout <= 0 {
 		bad("nats.flush_timeout must be positive, got %s", c.FlushTimeout)
+	}
+	if c.ParkAfter < 1 {
+		bad("nats.park_after must be at least 1, got %d", c.ParkAfter)
 	}
 	if len(c.URLs) == 0 {
 		e := c.Embedded

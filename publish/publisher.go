@@ -171,12 +171,21 @@ func (p *Publisher) Publish(ctx context.Context, cs mapping.CallStatus) error {
 	msg := nats.NewMsg(p.Subject(cs))
 	msg.Data = body
 	msg.Header.Set(jetstream.MsgIDHeader, cs.CallID)
+	// A subject the server refuses is told asynchronously (-ERR), not
+	// as the publish's result: remember the connection's last error to
+	// tell a new refusal from an old one.
+	before := p.nc.LastError()
 	if p.js == nil {
 		if err := p.nc.PublishMsg(msg); err != nil {
-			return fmt.Errorf("publish %s on %s: %w", cs.CallID, msg.Subject, err)
+			return classify(fmt.Errorf("publish %s on %s: %w", cs.CallID, msg.Subject, err))
 		}
+		// The server answers the PING after it handled the PUB, so a
+		// refusal of this publish has arrived when the flush returns.
 		if err := p.nc.FlushTimeout(p.cfg.PublishTimeout); err != nil {
 			return fmt.Errorf("publish %s on %s: flush: %w", cs.CallID, msg.Subject, err)
+		}
+		if err := p.refused(before, msg.Subject); err != nil {
+			return permanent(fmt.Errorf("publish %s on %s: %w", cs.CallID, msg.Subject, err))
 		}
 		return nil
 	}
@@ -187,10 +196,13 @@ func (p *Publisher) Publish(ctx context.Context, cs mapping.CallStatus) error {
 	defer cancel()
 	ack, err := p.js.PublishMsg(actx, msg)
 	if err != nil {
+		if rerr := p.refused(before, msg.Subject); rerr != nil {
+			return permanent(fmt.Errorf("publish %s on %s: %w", cs.CallID, msg.Subject, rerr))
+		}
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 			p.streamReady = false // deleted behind our back: look again
 		}
-		return fmt.Errorf("publish %s on %s: %w", cs.CallID, msg.Subject, err)
+		return classify(fmt.Errorf("publish %s on %s: %w", cs.CallID, msg.Subject, err))
 	}
 	if ack.Duplicate {
 		p.log.Debug("duplicate status ignored by stream", "call_id", cs.CallID, "seq", ack.Sequence)
@@ -215,6 +227,7 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 	}
 	failing := ""
 	failedSince := time.Time{}
+	refusals := 0 // permanent failures of the head status in a row
 	for {
 		cs, ok, closed := ob.Peek()
 		if !ok {
@@ -231,6 +244,7 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 		t0 := time.Now()
 		err := p.Publish(ctx, cs)
 		if err == nil {
+			refusals = 0
 			ob.Pop()
 			p.stats.Published.Add(1)
 			if p.OnPublished != nil {
@@ -245,6 +259,16 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 		}
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, ErrPermanent) {
+			if refusals++; refusals >= max(p.cfg.ParkAfter, 1) {
+				p.park(ob, cs, err, refusals)
+				refusals = 0
+				b.Reset()
+				continue
+			}
+		} else {
+			refusals = 0
 		}
 		p.stats.Retries.Add(1)
 		if failing == "" {
@@ -263,6 +287,43 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// refused returns the server's permission refusal of a publish on
+// subject when one arrived since before was the connection's last error.
+func (p *Publisher) refused(before error, subject string) error {
+	err := p.nc.LastError()
+	if err == nil || err == before || !errors.Is(err, nats.ErrPermissionViolation) {
+		return nil
+	}
+	if !strings.Contains(err.Error(), `Publish to "`+subject+`"`) {
+		return nil
+	}
+	return err
+}
+
+// classify marks the errors no retry can fix.
+func classify(err error) error {
+	var api *jetstream.APIError
+	switch {
+	case errors.Is(err, nats.ErrMaxPayload):
+		return permanent(err)
+	case errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
+		return permanent(err)
+	}
+	return err
+}
+
+// park sets the head status aside for good after attempts permanent
+// failures, so the statuses after it go out.
+func (p *Publisher) park(ob *outbox.Outbox, cs mapping.CallStatus, err error, attempts int) {
+	rec := outbox.Parked{ParkedAt: time.Now().UTC(), Reason: err.Error(), Attempts: attempts, Subject: p.Subject(cs), Status: cs}
+	perr := ob.Park(rec)
+	p.log.Error("status parked: NATS refuses it for good; publishing the next (callstatusd outbox list|requeue)",
+		"call_id", cs.CallID, "subject", rec.Subject, "attempts", attempts, "err", err, "parked", ob.Parked())
+	if perr != nil {
+		p.log.Error("parked status kept in memory only: the dead letter could not be written", "call_id", cs.CallID, "err", perr)
 	}
 }
 

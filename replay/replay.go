@@ -2,7 +2,7 @@
 // offline. It decodes with the daemon's own functions (ami.EventReader,
 // ari.Decode), so a recording is read the way its socket was: bad input is
 // reported and skipped, never the end of the replay (unless Strict). It
-// imports only ami, ari and mapping.
+// imports only ami, ari, cel and mapping.
 package replay
 
 import (
@@ -96,7 +96,17 @@ func (s Summary) BadTotal() int {
 // several files the events are merged by time (see Read). The engine is
 // swept every SweepEvery of recording time and at the end far in the
 // future, so every call still open is finished (as incomplete).
+//
+// CEL exports (*.csv) and queue_log files are Asterisk's own records of the
+// same calls: they are replayed together, through cel's translator, and
+// never mixed with AMI or ARI recordings.
 func Run(opt Options, files []string, emit func(mapping.CallStatus)) (Summary, error) {
+	if n := countRecords(files); n > 0 {
+		if n < len(files) {
+			return Summary{}, errors.New("replay: CEL exports and queue_log files describe the calls AMI and ARI recordings do: replay them apart")
+		}
+		return runRecords(opt, files, emit)
+	}
 	every := opt.SweepEvery
 	if every <= 0 {
 		every = DefaultSweepEvery
@@ -132,6 +142,16 @@ func Run(opt Options, files []string, emit func(mapping.CallStatus)) (Summary, e
 	}
 	sum.Statuses = statuses
 	return sum, err
+}
+
+func countRecords(files []string) int {
+	n := 0
+	for _, f := range files {
+		if isRecords(f) {
+			n++
+		}
+	}
+	return n
 }
 
 // Read reads recordings and calls fn with their events in one order: by

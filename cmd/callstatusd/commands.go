@@ -40,7 +40,7 @@ func configCmd(stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Check or show the configuration"}
 	check := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the configuration; print ok or the error",
+		Short: "Validate the configuration; print ok, or every error with its place (exit 1)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, file, err := loadValid(cmd.Flags())
@@ -81,12 +81,18 @@ func replayCmd(stdout, stderr io.Writer) *cobra.Command {
 	var strict bool
 	c := &cobra.Command{
 		Use:   "replay [--config FILE] [--strict] FILES...",
-		Short: "Feed recorded *.ami / *.ari.jsonl streams to the engine; print one JSON status per line",
+		Short: "Feed recorded *.ami / *.ari.jsonl streams, or CEL exports (*.csv) and queue_log files, to the engine; print one JSON status per line",
 		Long: `Feed recorded *.ami / *.ari.jsonl streams to the engine, merged by time, and print
 one JSON status per line. The files are decoded as the daemon decodes its sockets:
 every bad frame or line is reported on stderr (file and frame or line) and skipped,
 unless --strict makes the first one fatal. The engine is swept every
-engine.sweep_interval of recording time, as the daemon's ticker does.`,
+engine.sweep_interval of recording time, as the daemon's ticker does.
+
+Asterisk's own records replay too, apart from AMI/ARI recordings: a CEL export
+with a header row (psql: \copy (select * from cel where ...) to 'x.cel.csv' csv
+header; eventtime in UTC, cel_pgsql.conf usegmtime = yes) and queue_log files
+(queue_log, *.queue_log), translated as the daemon's backfill translates them.
+Evidence then names CEL rows and queue_log lines (cel:ID:TYPE, queue_log:N:EVENT).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			// Only the rules and the sweep matter here: no source or NATS is used.

@@ -28,6 +28,7 @@ func TestConfigCheckRejects(t *testing.T) {
 		"unknown-key.yaml":                `unknown-key.yaml:4:3: unknown key ami.adress (did you mean ami.address?)`,
 		"key-in-wrong-section.yaml":       `key-in-wrong-section.yaml:2:1: unknown key pbx_id (did you mean mapping.pbx_id?)`,
 		"set-twice.yaml":                  `set-twice.yaml:4:3: ami.username is set twice (first at line 2)`,
+		"set-twice-dotted.yaml":           `set-twice-dotted.yaml:4:15: ami.password is set twice (first at line 3)`,
 		"section-is-a-value.yaml":         `section-is-a-value.yaml:1:6: ami must be a section of keys, got "on"`,
 		"list-is-a-value.yaml":            `list-is-a-value.yaml:3:9: nats.urls must be a list such as [a, b], got "nats://nats:4222"`,
 		"not-yaml.yaml":                   `not-yaml.yaml:1: did not find expected ',' or ']'`,
@@ -280,5 +281,16 @@ func TestConfigShowRedactsSecrets(t *testing.T) {
 	os.WriteFile(p, []byte(strings.ReplaceAll(out, `"<redacted>"`, `"x"`)), 0o600)
 	if _, _, err := runArgs(t, "config", "check", "--config", p); err != nil {
 		t.Errorf("shown config does not check: %v", err)
+	}
+}
+
+// A dotted key at the top (ami.address: ...) is the nested key, as viper
+// always read it.
+func TestDottedKeys(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "dotted.yaml")
+	os.WriteFile(p, []byte("ami.username: callstatus\nami.password: secret\nmapping.pbx_id: dotted\n"), 0o600)
+	pbx, _, pass := load(t, "--config", p)
+	if pbx != "dotted" || pass != "secret" {
+		t.Errorf("got %q %q", pbx, pass)
 	}
 }

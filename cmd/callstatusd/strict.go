@@ -146,7 +146,7 @@ func decodeFile(name string, data []byte, s schema) layer {
 		}
 		return l
 	}
-	d := fileDecoder{name: name, s: s, l: &l}
+	d := fileDecoder{name: name, s: s, l: &l, lines: map[string]int{}}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
@@ -163,9 +163,10 @@ func decodeFile(name string, data []byte, s schema) layer {
 }
 
 type fileDecoder struct {
-	name string
-	s    schema
-	l    *layer
+	name  string
+	s     schema
+	l     *layer
+	lines map[string]int // leaf key -> line it was set on
 }
 
 func (d fileDecoder) at(n *yaml.Node) string {
@@ -220,6 +221,11 @@ func (d fileDecoder) mapping(prefix string, n *yaml.Node) {
 }
 
 func (d fileDecoder) leaf(key string, kind keyKind, v *yaml.Node) {
+	if first, ok := d.lines[key]; ok { // nested once, dotted once (ami.address:)
+		d.fail(v, fmt.Errorf("%s is set twice (first at line %d)", key, first))
+		return
+	}
+	d.lines[key] = v.Line
 	refuse := func(err error) {
 		d.fail(v, err)
 		d.l.bad[key] = true
