@@ -35,13 +35,11 @@ type Scenario struct {
 // Reasons the engine gets a key field wrong today (answerkey.Call.KnownWrong).
 const (
 	wrongNoSystem = "the engine has no hangup.by=system: a ring, route or queue timeout (or an unreachable phone, an originate timeout, a drop) that the PBX ends is reported as the callee's or the caller's hangup"
-	wrongCallerVM = "the caller hung up in voicemail; the engine reports callee (the voicemail app answered)"
-	wrongQueueDS  = "dialstatus comes from the last member leg to end (a loser's CANCEL), not from the winner's ANSWER or the members' NOANSWER"
+	wrongQueueDS  = "a queue that timed out: dialstatus comes from the last member leg to end (CANCEL, when the queue stopped ringing), not the members' NOANSWER"
 	wrongVMLeft   = "the engine has no voicemail.message_left yet (issue 13 point 4: VMSTATUS, VM_MESSAGEFILE, MessageWaiting)"
-	wrongToPrefix = "to is the digits the user dialed, with the outbound route's prefix (the key's dialed), not the far number the route dials"
 	wrongFeature  = "an internal user's call that only runs an application and dials nobody is reported as outbound canceled NODIAL, direction outbound; issue 10 point 5 wants internal, with the application as the reason"
 	wrongPickupBy = "agent is the pickup code the picking phone dialed (its channel's exten), not the picking phone's number"
-	wrongCallerRG = "the caller hung up first while the ring group's winner talked; the engine reports callee"
+	wrongParkBy   = "the phone that retrieved the parked call hung up first; the engine reports caller"
 	wrongC2CTo    = "a click-to-call whose agent never answered has no to: the customer's number is only in the originate (Exten), never dialed"
 )
 
@@ -56,10 +54,8 @@ func Scenarios() []Scenario {
 		return c
 	}
 	out := func(desc, status, reason, from, dialed, hangupBy, dialstatus string) Call {
-		c := key(Call{Description: desc, Category: "outbound", Status: status, Reason: reason,
+		return key(Call{Description: desc, Category: "outbound", Status: status, Reason: reason,
 			Direction: "outbound", From: from, To: dialed[1:], Dialed: dialed}, from, hangupBy, dialstatus)
-		c.KnownWrong = map[string]string{"to": wrongToPrefix}
-		return c
 	}
 	in := func(desc, status, reason, from, did, agent, hangupBy, dialstatus string) Call {
 		return key(Call{Description: desc, Category: "inbound", Status: status, Reason: reason,
@@ -127,18 +123,17 @@ func Scenarios() []Scenario {
 			"hangup.by", wrongNoSystem)},
 			run: inboundCall("15550001005", "800103", 30, 0)},
 		{Name: "inbound-missed-voicemail", Calls: []Call{wrong(vm(in("DID 810301 rings 301 for 4 s, then voicemail answers; the caller hangs up during the greeting (5 s), no message", "missed", "NOANSWER", "15550001006", "810301", "", "caller", "NOANSWER"), false),
-			"hangup.by", wrongCallerVM, "voicemail.message_left", wrongVMLeft)},
+			"voicemail.message_left", wrongVMLeft)},
 			run: inboundCall("15550001006", "810301", 5, 0)},
 		{Name: "voicemail-message-left", Calls: []Call{wrong(vm(in("DID 810302 rings 302 for 4 s, then voicemail answers; the caller stays past the beep and leaves a message (hangs up after 25 s)", "missed", "NOANSWER", "15550001030", "810302", "", "caller", "NOANSWER"), true),
-			"hangup.by", wrongCallerVM, "voicemail.message_left", wrongVMLeft)},
+			"voicemail.message_left", wrongVMLeft)},
 			run: voicemailMessage("15550001030", "810302", "302", 25)},
 		{Name: "ringgroup-answered", Calls: []Call{in("ring group 820001: 211 answers after 1 s (311 keeps ringing until then) and hangs up after 3 s", "answered", "", "15550001007", "820001", "211", "callee", "ANSWER")},
 			run: inboundCall("15550001007", "820001", 30, 0)},
 		{Name: "ringgroup-missed", Calls: []Call{wrong(in("ring group 820002: 312 never answers, 412 is busy; the PBX gives up after 4 s", "missed", "NOANSWER", "15550001008", "820002", "", "system", "NOANSWER"),
 			"hangup.by", wrongNoSystem)},
 			run: inboundCall("15550001008", "820002", 30, 0)},
-		{Name: "ringgroup-caller-hangup", Calls: []Call{wrong(in("ring group 820003: 259 answers after 1 s (313 rings until then); the caller hangs up after 3 s of talk, 259 would talk 8 s", "answered", "", "15550001031", "820003", "259", "caller", "ANSWER"),
-			"hangup.by", wrongCallerRG)},
+		{Name: "ringgroup-caller-hangup", Calls: []Call{in("ring group 820003: 259 answers after 1 s (313 rings until then); the caller hangs up after 3 s of talk, 259 would talk 8 s", "answered", "", "15550001031", "820003", "259", "caller", "ANSWER")},
 			run: inboundCall("15550001031", "820003", 3, 0)},
 		{Name: "ivr-answered", Calls: []Call{in("IVR 830222: the PBX answers, plays a prompt, then rings 222 which answers and hangs up after 3 s", "answered", "", "15550001009", "830222", "222", "callee", "ANSWER")},
 			run: inboundCall("15550001009", "830222", 30, 0)},
@@ -146,8 +141,7 @@ func Scenarios() []Scenario {
 			"hangup.by", wrongNoSystem)},
 			run: inboundCall("15550001010", "830323", 30, 0)},
 		// --- Call center (app_queue) ------------------------------------
-		{Name: "queue-handled", Calls: []Call{wrong(cc("queue support: agent 231 answers after 1 s (331 rings too) and hangs up after 3 s", "handled", "", "15550001011", "840001", "231", "callee", "ANSWER", "support"),
-			"dialstatus", wrongQueueDS)},
+		{Name: "queue-handled", Calls: []Call{cc("queue support: agent 231 answers after 1 s (331 rings too) and hangs up after 3 s", "handled", "", "15550001011", "840001", "231", "callee", "ANSWER", "support")},
 			run: inboundCall("15550001011", "840001", 30, 0)},
 		{Name: "queue-abandoned", Calls: []Call{cc("queue sales: nobody answers, the caller hangs up after 3 s", "abandoned", "", "15550001012", "840002", "", "caller", "CANCEL", "sales")},
 			run: inboundCall("15550001012", "840002", 3, 0)},
@@ -155,7 +149,7 @@ func Scenarios() []Scenario {
 			"hangup.by", wrongNoSystem, "dialstatus", wrongQueueDS)},
 			run: inboundCall("15550001013", "840003", 30, 0)},
 		{Name: "queue-timeout-voicemail", Calls: []Call{wrong(vm(cc("queue sales times out after 4 s, then voicemail 500 answers; the caller hangs up during the greeting (9 s after the queue answered), no message", "timeout", "TIMEOUT", "15550001014", "840004", "", "caller", "NOANSWER", "sales"), false),
-			"hangup.by", wrongCallerVM, "dialstatus", wrongQueueDS, "voicemail.message_left", wrongVMLeft)},
+			"dialstatus", wrongQueueDS, "voicemail.message_left", wrongVMLeft)},
 			run: inboundCall("15550001014", "840004", 9, 0)},
 		{Name: "queue-overflow-handled", Calls: []Call{cc("queue sales times out after 4 s, then queue overflow: agent 232 answers and hangs up after 3 s", "handled", "", "15550001015", "840005", "232", "callee", "ANSWER", "sales", "overflow")},
 			run: inboundCall("15550001015", "840005", 30, 0)},
@@ -180,7 +174,8 @@ func Scenarios() []Scenario {
 		{Name: "pickup-directed", Calls: []Call{wrong(in("DID 850342 rings 342; 242 dials **342 (directed pickup) and answers it, then hangs up after 3 s", "answered", "", "15550001033", "850342", "242", "callee", "ANSWER"),
 			"agent", wrongPickupBy)},
 			run: pickup("15550001033", "850342", "342", "242", "**342")},
-		{Name: "park-retrieve", Calls: []Call{in("DID 800257: 257 answers and parks the caller (blind transfer to 870); 243 dials the parking space (871) and retrieves the call, then hangs up after 3 s", "answered", "", "15550001034", "800257", "257", "callee", "ANSWER")},
+		{Name: "park-retrieve", Calls: []Call{wrong(in("DID 800257: 257 answers and parks the caller (blind transfer to 870); 243 dials the parking space (871) and retrieves the call, then hangs up after 3 s", "answered", "", "15550001034", "800257", "257", "callee", "ANSWER"),
+			"hangup.by", wrongParkBy)},
 			run: parkRetrieve},
 		{Name: "chanspy-queue", Description: "a queue call and a supervisor listening in on its agent", Calls: []Call{
 			cc("queue spyq: agent 258 answers after 1 s and hangs up after 8 s", "handled", "", "15550001035", "840007", "258", "callee", "ANSWER", "spyq"),
@@ -196,8 +191,7 @@ func Scenarios() []Scenario {
 			in("DID 800225 rings 225, which answers and hangs up after 3 s", "answered", "", "15550001020", "800225", "225", "callee", "ANSWER"),
 			out("208 calls out; the far end answers and hangs up after 2 s", "connected", "", "208", "95552010", "callee", "ANSWER"),
 			out("209 calls a busy number", "canceled", "BUSY", "209", "95554010", "callee", "BUSY"),
-			wrong(cc("queue support (second line): agent 231 answers and hangs up after 3 s", "handled", "", "15550001021", "840011", "231", "callee", "ANSWER", "support"),
-				"dialstatus", wrongQueueDS),
+			cc("queue support (second line): agent 231 answers and hangs up after 3 s", "handled", "", "15550001021", "840011", "231", "callee", "ANSWER", "support"),
 		}, run: func(ctx context.Context, d *Driver) error {
 			g, ctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return inboundCall("15550001020", "800225", 30, 0)(ctx, d) })
