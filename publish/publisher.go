@@ -51,6 +51,8 @@ type Publisher struct {
 	// OnPublished, when set, is told of every acknowledged status and
 	// how long its successful attempt took (the daemon's metrics).
 	OnPublished func(cs mapping.CallStatus, took time.Duration, now time.Time)
+	// Ledger, when set, records every acknowledged status (StartLedger).
+	Ledger *Ledger
 
 	streamReady bool
 }
@@ -225,9 +227,11 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 	if err := p.EnsureStream(ctx); err != nil && ctx.Err() == nil {
 		p.log.Warn("stream not ready at start; retrying at the first publish", "stream", p.cfg.Stream.Name, "err", err)
 	}
+	p.startLedger(ctx)
 	failing := ""
 	failedSince := time.Time{}
 	refusals := 0 // permanent failures of the head status in a row
+	ledgerErr := ""
 	for {
 		cs, ok, closed := ob.Peek()
 		if !ok {
@@ -245,6 +249,7 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 		err := p.Publish(ctx, cs)
 		if err == nil {
 			refusals = 0
+			p.record(ctx, cs, &ledgerErr)
 			ob.Pop()
 			p.stats.Published.Add(1)
 			if p.OnPublished != nil {
@@ -287,6 +292,54 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// startLedger opens the ledger bucket when the config asks for one and
+// none was set. Without it statuses still go out; only "status by call
+// id" and the backfill's long-gap dedupe go without.
+func (p *Publisher) startLedger(ctx context.Context) {
+	if p.Ledger != nil || p.js == nil || !p.cfg.Ledger.Enabled {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
+	l, err := OpenLedger(lctx, p.js, p.cfg.Ledger, p.cfg.Stream.Replicas, p.cfg.Stream.Create, p.log)
+	if err != nil {
+		p.log.Warn("ledger unavailable: statuses are published without it", "bucket", p.cfg.Ledger.Bucket, "err", err)
+		return
+	}
+	p.Ledger = l
+	p.log.Info("ledger ready", "bucket", p.cfg.Ledger.Bucket, "ttl", p.cfg.Ledger.TTL)
+}
+
+// record writes cs in the ledger after its ack. A failure is logged
+// (once per kind of error) and counted, never retried: the status itself
+// is out. A bucket the server does not let us write is given up at once,
+// so it cannot slow every status down by a timeout.
+func (p *Publisher) record(ctx context.Context, cs mapping.CallStatus, lastErr *string) {
+	l := p.Ledger
+	if l == nil {
+		return
+	}
+	before := p.nc.LastError()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
+	err := l.Put(ctx, cs)
+	if err == nil {
+		*lastErr = ""
+		return
+	}
+	l.Errors.Add(1)
+	if rerr := p.refused(before, "$KV."+l.bucket+"."+LedgerKey(cs.CallID)); rerr != nil {
+		p.log.Error("ledger disabled: the server refuses writes to its bucket; statuses are published without it",
+			"bucket", l.bucket, "err", rerr)
+		p.Ledger = nil
+		return
+	}
+	if msg := errClass(err); msg != *lastErr {
+		p.log.Warn("ledger write failed; the status is published, a backfill may publish it again", "call_id", cs.CallID, "err", err)
+		*lastErr = msg
 	}
 }
 
