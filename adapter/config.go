@@ -10,6 +10,7 @@ import (
 
 	"github.com/callstatus/callstatus/ami"
 	"github.com/callstatus/callstatus/ari"
+	"github.com/callstatus/callstatus/backfill"
 	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/ops"
 	"github.com/callstatus/callstatus/outbox"
@@ -34,6 +35,9 @@ type Config struct {
 	Outbox  outbox.Config      `mapstructure:"outbox"`
 	Mapping mapping.Config     `mapstructure:"mapping"`
 	NATS    publish.NATSConfig `mapstructure:"nats"`
+	// Backfill reports the calls of every gap (daemon stopped, a source
+	// down) from Asterisk's CEL and queue_log.
+	Backfill backfill.Config `mapstructure:"backfill"`
 }
 
 // LogConfig is read by cmd/ to build the logger.
@@ -195,6 +199,7 @@ func DefaultConfig() Config {
 		Reconnect: ReconnectConfig{Initial: r.Initial, Max: r.Max, StableAfter: r.StableAfter},
 		Engine:    EngineConfig{SweepInterval: time.Second},
 		Outbox:    outbox.Config{Durable: true, Memory: 1024, StaleAfter: time.Minute},
+		Backfill:  backfill.DefaultConfig(),
 		Mapping:   mapping.DefaultConfig(),
 		NATS:      publish.DefaultNATSConfig(),
 	}
@@ -243,6 +248,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Outbox.Validate(c.DataDir); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.Backfill.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Backfill.Enabled && c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir must be set when backfill.enabled (it keeps the last event time)"))
 	}
 	if err := c.Mapping.Validate(); err != nil {
 		errs = append(errs, err)

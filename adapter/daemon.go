@@ -15,6 +15,7 @@ import (
 
 	"github.com/callstatus/callstatus/ami"
 	"github.com/callstatus/callstatus/ari"
+	"github.com/callstatus/callstatus/backfill"
 	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/ops"
 	"github.com/callstatus/callstatus/outbox"
@@ -38,6 +39,11 @@ type Daemon struct {
 	httpAddr atomic.Pointer[string]
 
 	outboxFS outbox.FileSystem // nil: the real one (tests make the disk fail)
+
+	// ledger answers "was this call published already" for the backfill
+	// (nil: none known).
+	ledger   backfill.Ledger
+	backfill *backfill.Runner
 }
 
 type namedSource struct {
@@ -177,6 +183,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 
+	// The backfill: the tracker sees every event the engine applies; the
+	// runner turns each gap into the calls nobody saw, pushed to the
+	// outbox before it closes.
+	var backfillDone sync.WaitGroup
+	if cfg.Backfill.Enabled {
+		run, closeStore := d.backfillRunner(ob, log)
+		defer closeStore()
+		eng.observe = run.Tracker.Observe
+		backfillDone.Add(1)
+		go func() {
+			defer backfillDone.Done()
+			run.Run(gctx)
+		}()
+	}
+
 	// The publisher outlives the sources by at most flush_timeout.
 	pubCtx, cancelPub := context.WithCancel(context.Background())
 	defer cancelPub()
@@ -210,6 +231,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		eng.run()
+		backfillDone.Wait()
 		ob.Close()
 		return nil
 	})
@@ -333,4 +355,33 @@ func (s *snapshotSource) Next(ctx context.Context) (mapping.Event, error) {
 		return ev, nil
 	}
 	return s.Source.Next(ctx)
+}
+
+// backfillRunner prepares the backfill from cfg.Backfill: the gap since the
+// last event of the previous run (kept in data_dir), or the horizon on a
+// first start, then every source's down-to-up interval.
+func (d *Daemon) backfillRunner(ob *outbox.Outbox, log *slog.Logger) (*backfill.Runner, func()) {
+	cfg := d.cfg
+	log = log.With("component", "backfill")
+	last, ok, err := backfill.LoadState(cfg.DataDir)
+	if err != nil {
+		log.Warn("no usable state: taking the horizon as the gap", "err", err, "horizon", cfg.Backfill.Horizon)
+		ok = false
+	}
+	store := backfill.NewDBStore(cfg.Backfill)
+	run := &backfill.Runner{
+		B: &backfill.Backfiller{Rules: cfg.Mapping, Store: store, Ledger: d.ledger,
+			QueueLog: cfg.Backfill.QueueLog, Log: log},
+		Tracker:  backfill.NewTracker(last, ok, cfg.Backfill.Horizon, d.now),
+		Emit:     func(cs mapping.CallStatus) { d.stats.StatusesEmitted.Add(1); ob.Push(cs) },
+		Settle:   cfg.Backfill.Settle,
+		Horizon:  cfg.Backfill.Horizon,
+		RetryMax: cfg.Backfill.RetryMax,
+		Timeout:  cfg.Backfill.QueryTimeout,
+		DataDir:  cfg.DataDir,
+		Log:      log,
+	}
+	d.health.AddCheck("backfill", run.Problem)
+	d.backfill = run
+	return run, store.Close
 }

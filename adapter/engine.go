@@ -24,6 +24,9 @@ type engine struct {
 	now   func() time.Time
 
 	metrics *ops.Metrics // nil records nothing
+	// observe, when set, sees every event before the engine applies it
+	// (the backfill's gap tracker).
+	observe func(*mapping.Event)
 }
 
 // machine is what the engine goroutine needs of *mapping.Machine (tests
@@ -52,6 +55,9 @@ func (e *engine) run() {
 				return
 			}
 			for i := range batch {
+				if e.observe != nil {
+					e.observe(&batch[i])
+				}
 				e.push(e.apply(&batch[i]))
 			}
 			e.stats.EventsApplied.Add(uint64(len(batch)))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/callstatus/callstatus/cel"
@@ -156,5 +157,63 @@ func queueLines(path string, rows []cel.Record) ([]cel.QueueLine, error) {
 		if err != nil {
 			return out, fmt.Errorf("backfill: queue_log: %w", err)
 		}
+	}
+}
+
+// DBStore is the Store of a Config: cel.DB, connected on first use and
+// again after a failed connect (the database may be down when the daemon
+// starts; pgx's pool reconnects by itself once it is up).
+type DBStore struct {
+	cfg Config
+	mu  sync.Mutex
+	db  *cel.DB
+}
+
+// NewDBStore connects nothing yet.
+func NewDBStore(cfg Config) *DBStore { return &DBStore{cfg: cfg} }
+
+func (s *DBStore) get(ctx context.Context) (*cel.DB, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		return s.db, nil
+	}
+	pw, err := s.cfg.ReadPassword()
+	if err != nil {
+		return nil, err
+	}
+	db, err := cel.Open(ctx, s.cfg.DSN, pw, s.cfg.Table, s.cfg.Location())
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	return db, nil
+}
+
+// LinkedIDs implements Store.
+func (s *DBStore) LinkedIDs(ctx context.Context, from, to time.Time) ([]string, error) {
+	db, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return db.LinkedIDs(ctx, from, to)
+}
+
+// Calls implements Store.
+func (s *DBStore) Calls(ctx context.Context, ids []string) ([]cel.Record, cel.ReadStats, error) {
+	db, err := s.get(ctx)
+	if err != nil {
+		return nil, cel.ReadStats{}, err
+	}
+	return db.Calls(ctx, ids)
+}
+
+// Close closes the connections, if any.
+func (s *DBStore) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		s.db.Close()
+		s.db = nil
 	}
 }

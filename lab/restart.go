@@ -32,9 +32,13 @@ func StartRestartableAsterisk(t testing.TB) *Asterisk {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pgPort, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	a, err := Start(ctx, Options{AMIPort: amiPort, ARIPort: ariPort})
+	a, err := Start(ctx, Options{AMIPort: amiPort, ARIPort: ariPort, PGPort: pgPort})
 	if err != nil {
 		t.Fatalf("start lab Asterisk: %v", err)
 	}

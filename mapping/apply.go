@@ -2,38 +2,6 @@ package mapping
 
 import "strings"
 
-// handler applies one group of event kinds to the channel c the event is
-// about (already found or created, its call touched). It returns the calls
-// the event finished.
-type handler func(m *Machine, c *channel, e *Event, r ref) []CallStatus
-
-// handlers: one per group of kinds. Kinds without one (source and snapshot
-// bookkeeping) are handled before a channel is looked up.
-var handlers = [kindCount]handler{
-	ChannelCreated:    (*Machine).onChannel,
-	ChannelSnapshot:   (*Machine).onChannel,
-	ChannelState:      (*Machine).onChannel,
-	HangupRequest:     (*Machine).onHangup,
-	ChannelHangup:     (*Machine).onHangup,
-	DialBegin:         (*Machine).onLeg,
-	DialEnd:           (*Machine).onLeg,
-	AgentCalled:       (*Machine).onLeg,
-	AgentConnect:      (*Machine).onLeg,
-	AgentRingNoAnswer: (*Machine).onLeg,
-	AgentComplete:     (*Machine).onLeg,
-	BridgeEnter:       (*Machine).onBridge,
-	BridgeLeave:       (*Machine).onBridge,
-	QueueJoin:         (*Machine).onQueue,
-	QueueLeave:        (*Machine).onQueue,
-	QueueAbandon:      (*Machine).onQueue,
-	VarSet:            (*Machine).onVar,
-	AppRun:            (*Machine).onApp,
-	UserEvent:         (*Machine).onMedia,
-	PlaybackStarted:   (*Machine).onMedia,
-	PlaybackFinished:  (*Machine).onMedia,
-	Transfer:          (*Machine).onTransfer,
-}
-
 // Apply feeds one event and returns the calls it finished, if any.
 func (m *Machine) Apply(e Event) []CallStatus {
 	m.stats.Events++
@@ -47,7 +15,7 @@ func (m *Machine) Apply(e Event) []CallStatus {
 	case SnapshotDone:
 		return m.reconcile(e)
 	}
-	if e.Kind >= kindCount || handlers[e.Kind] == nil {
+	if e.Kind >= kindCount || e.Kind == KindUnknown {
 		m.stats.Ignored++
 		return nil
 	}
@@ -69,11 +37,39 @@ func (m *Machine) Apply(e Event) []CallStatus {
 	}
 	c.call.touch(e.Time)
 	m.current = c.call
-	out := handlers[e.Kind](m, c, &e, refOf(e))
+	out := m.handle(c, &e, refOf(e))
 	if len(m.live) <= m.cfg.MaxCalls {
 		return out
 	}
 	return append(m.evict(), out...)
+}
+
+// handle applies e to the channel c it is about (found or created, its
+// call touched): one handler per group of kinds, each returning the calls
+// the event finished. Direct calls, not a table of funcs: e stays on the
+// stack.
+func (m *Machine) handle(c *channel, e *Event, r ref) []CallStatus {
+	switch e.Kind {
+	case ChannelCreated, ChannelSnapshot, ChannelState:
+		return m.onChannel(c, e, r)
+	case HangupRequest, ChannelHangup:
+		return m.onHangup(c, e)
+	case DialBegin, DialEnd, AgentCalled, AgentConnect, AgentRingNoAnswer, AgentComplete:
+		return m.onLeg(c, e, r)
+	case BridgeEnter, BridgeLeave:
+		return m.onBridge(c, e)
+	case QueueJoin, QueueLeave, QueueAbandon:
+		return m.onQueue(c, e, r)
+	case VarSet:
+		return m.onVar(c, e, r)
+	case AppRun:
+		return m.onApp(c, e, r)
+	case UserEvent, PlaybackStarted, PlaybackFinished:
+		return m.onMedia(c, e, r)
+	case Transfer:
+		return m.onTransfer(c, e)
+	}
+	return nil
 }
 
 // late: the event names a channel or a linkedid of a finalized call.
@@ -170,9 +166,9 @@ func (m *Machine) onChannel(c *channel, e *Event, r ref) []CallStatus {
 
 // onHangup: a hangup was asked for (who hung up first), or the channel is
 // gone, which may finish its call.
-func (m *Machine) onHangup(c *channel, e *Event, _ ref) []CallStatus {
+func (m *Machine) onHangup(c *channel, e *Event) []CallStatus {
 	cl := c.call
-	cl.noteHangup(c, e.Time)
+	m.noteHangup(c, e.Time)
 	if e.Kind == HangupRequest {
 		return nil
 	}
@@ -208,6 +204,9 @@ func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
 	l.noteQueue(c, e.Queue)
 	switch e.Kind {
 	case DialBegin, AgentCalled:
+		if l.dialed == "" && e.Kind == DialBegin {
+			l.dialed = keep(dialNumber(e.Value))
+		}
 		if l.begin.IsZero() || e.Time.Before(l.begin.Time()) {
 			l.begin = stampOf(e.Time)
 		}
@@ -241,7 +240,7 @@ func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
 
 // onBridge: c entered or left a bridge. Only two-party bridges tie calls
 // together; a conference is many calls sharing a room.
-func (m *Machine) onBridge(c *channel, e *Event, _ ref) []CallStatus {
+func (m *Machine) onBridge(c *channel, e *Event) []CallStatus {
 	if e.Kind == BridgeLeave {
 		m.leaveBridge(c, e.Bridge)
 		return nil
@@ -308,7 +307,7 @@ func (m *Machine) onMedia(c *channel, e *Event, r ref) []CallStatus {
 }
 
 // onTransfer ties the transferred channels into one call.
-func (m *Machine) onTransfer(c *channel, e *Event, _ ref) []CallStatus {
+func (m *Machine) onTransfer(c *channel, e *Event) []CallStatus {
 	if e.Peer.UniqueID != "" {
 		if p := m.channel(e.Peer, e.Source, e.Time); p != nil {
 			m.merge(c.call, p.call)
@@ -320,6 +319,7 @@ func (m *Machine) onTransfer(c *channel, e *Event, _ ref) []CallStatus {
 		}
 	}
 	c.call.transfer = keep(e.Status)
+	c.transferer = true
 	return nil
 }
 
@@ -401,6 +401,11 @@ func (m *Machine) appRun(c *channel, e Event, r ref) {
 		media, _, _ := strings.Cut(e.Value, ",")
 		if matchAny(m.cfg.VMDropMedia, media) {
 			c.call.noteVMDrop(keep(media), r)
+		}
+	case "stasis":
+		app, _, _ := strings.Cut(e.Value, ",")
+		if matchAny(m.cfg.VMDropStasisApps, e.Value) || matchAny(m.cfg.VMDropStasisApps, app) {
+			c.call.noteVMDrop(vmdropAppPrefix+keep(app), r)
 		}
 	}
 }

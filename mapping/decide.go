@@ -70,6 +70,7 @@ func (m *Machine) decide(cl *call) CallStatus {
 	f.findDirection(m.cfg, cl)
 	f.findLegs(cl)
 	f.findVisits(cl)
+	f.findIVR()
 	st := CallStatus{
 		Schema:      SchemaVersion,
 		PBX:         m.cfg.PBXID,
@@ -80,12 +81,12 @@ func (m *Machine) decide(cl *call) CallStatus {
 		Internal:    f.dir == DirInternal,
 		Voicemail:   cl.voicemail,
 		Transferred: cl.transfer,
-		DialStatus:  cmp.Or(cl.lastDial, cl.dialStatusVar),
 	}
+	st.DialStatus = f.dialStatus()
 	f.channels(&st)
 	f.legOutcomes(&st)
 	f.visitRecords(&st)
-	f.ivr(&st)
+	st.IVR = f.ivr
 	f.parties(&st)
 	f.timings(&st)
 	f.classify(&st)
@@ -109,9 +110,12 @@ type facts struct {
 
 	legList  []*leg // by ring start
 	answered *leg   // the leg that answered: the agent
+	reached  *leg   // the leg the caller's side dialed that answered (or the last dialed)
 
 	visits    []*visit // by start
 	handledBy *visit   // the first visit an agent connected in
+
+	ivr bool // the PBX answered an inbound caller before any phone rang
 }
 
 // findOrigin: the linkedid channel when it is one of ours and not a dialed leg,
@@ -206,6 +210,10 @@ func (f *facts) findLegs(cl *call) {
 			f.answered = l
 		}
 	}
+	f.reached = f.answered
+	if f.reached == nil && len(f.legList) > 0 {
+		f.reached = f.legList[len(f.legList)-1]
+	}
 	for depth := 0; f.answered != nil && depth < 4; depth++ {
 		base, ok := localBase(f.answered.peer.name)
 		if !ok {
@@ -242,8 +250,19 @@ func (f *facts) lastVisit() *visit {
 	return f.visits[len(f.visits)-1]
 }
 
+// dialStatus: the answered leg's DIALSTATUS (a queue's losing members end
+// CANCEL after the winner), else the last dial's, else the variable's.
+func (f *facts) dialStatus() string {
+	if a := f.answered; a != nil && a.status != "" {
+		return a.status
+	}
+	return cmp.Or(f.cl.lastDial, f.cl.dialStatusVar)
+}
+
 // channels lists the call's channels and when the last one went.
 func (f *facts) channels(st *CallStatus) {
+	st.Channels = make([]string, 0, len(f.chans))
+	st.UniqueIDs = make([]string, 0, len(f.chans))
 	for _, c := range f.chans {
 		st.Channels = append(st.Channels, c.name)
 		st.UniqueIDs = append(st.UniqueIDs, c.id)
@@ -295,14 +314,14 @@ func (f *facts) visitRecords(st *CallStatus) {
 	}
 }
 
-// ivr: the PBX answered an inbound caller before ringing any phone (an IVR
-// or an announcement), never an answer by itself.
-func (f *facts) ivr(st *CallStatus) {
+// findIVR: the PBX answered an inbound caller before ringing any phone (an
+// IVR or an announcement), never an answer by itself.
+func (f *facts) findIVR() {
 	if f.dir != DirInbound {
 		return
 	}
 	first := f.cl.firstDial
-	st.IVR = slices.ContainsFunc(f.chans, func(c *channel) bool {
+	f.ivr = slices.ContainsFunc(f.chans, func(c *channel) bool {
 		return !f.peers[c] && !c.up.IsZero() && (first.IsZero() || c.up < first)
 	})
 }
@@ -312,6 +331,9 @@ func (f *facts) parties(st *CallStatus) {
 	o := f.origin
 	st.From = Party{Number: o.callerNum, Name: o.callerName, Channel: o.name, Endpoint: endpoint(o.name)}
 	st.To = Party{Number: f.dirExten}
+	if r := f.reached; f.dir != DirInbound && r != nil && r.dialed != "" {
+		st.To.Number = r.dialed // the number as sent, without the dialplan's prefix
+	}
 	if st.To.Number == "" && len(f.legList) > 0 {
 		st.To.Channel = f.legList[0].peer.name
 		st.To.Endpoint = endpoint(st.To.Channel)
@@ -320,14 +342,45 @@ func (f *facts) parties(st *CallStatus) {
 		st.Agent = channelParty(a.peer)
 		st.Answer = timePtr(a.answeredAt())
 	}
-	st.Hangup = Hangup{Cause: int(o.cause), Text: o.causeTxt}
-	switch first := f.cl.firstHangup; {
-	case first == nil:
-	case f.peers[first]:
-		st.Hangup.By = "callee"
-	default:
-		st.Hangup.By = "caller"
+	st.Hangup = Hangup{Cause: int(o.cause), Text: o.causeTxt, By: f.hangupBy()}
+}
+
+// hangupBy: who ended the conversation: the first to hang up, after the
+// call's last answer, of the caller's side and the legs that had answered.
+// A leg the dial canceled or that rang out, and a transferer leaving its
+// call to others, ended nothing; a busy callee refused the call.
+func (f *facts) hangupBy() string {
+	var lastAnswer stamp
+	for _, l := range f.legList {
+		if s := stampOf(l.answeredAt()); l.answered() && s > lastAnswer {
+			lastAnswer = s
+		}
 	}
+	var left []string // Local bases of transferers (rare: no map)
+	for _, c := range f.chans {
+		if base, ok := localBase(c.name); ok && c.transferer {
+			left = append(left, base)
+		}
+	}
+	var first *channel
+	for _, c := range f.chans {
+		base, _ := localBase(c.name)
+		switch {
+		case c.hungAt.IsZero() || c.hungAt < lastAnswer || c.transferer || (base != "" && slices.Contains(left, base)):
+		case f.peers[c] && c.up.IsZero():
+		case first == nil || c.hungAt < first.hungAt || (c.hungAt == first.hungAt && c.hungOrder < first.hungOrder):
+			first = c
+		}
+	}
+	switch {
+	case f.answered == nil && f.cl.lastDial == "BUSY":
+		return "callee" // refused: a caller who gave up first ends the dial CANCEL
+	case first == nil:
+		return ""
+	case f.peers[first]:
+		return "callee"
+	}
+	return "caller"
 }
 
 // timings: ringing from the first dial to the answer (or the last dial's
@@ -371,6 +424,24 @@ func (l *leg) answeredAt() time.Time {
 		return l.peer.up.Time()
 	}
 	return l.answer.Time()
+}
+
+// dialNumber: the number in a dial string (5552001@carrier/n, 5552101@trunk,
+// trunk/5551234, trunk/sip:5551234@host, 101), "" when there is none.
+func dialNumber(ds string) string {
+	if i := strings.Index(ds, "sip:"); i >= 0 {
+		ds = ds[i+4:]
+	}
+	if i := strings.IndexByte(ds, '@'); i >= 0 {
+		ds = ds[:i]
+	}
+	if i := strings.LastIndexByte(ds, '/'); i >= 0 {
+		ds = ds[i+1:]
+	}
+	if i := strings.IndexByte(ds, ','); i >= 0 {
+		ds = ds[:i]
+	}
+	return strings.TrimSpace(ds)
 }
 
 // endpoint: PJSIP/101-0000002a -> PJSIP/101; Local/101@phones-0000001;1 ->

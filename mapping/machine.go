@@ -80,9 +80,9 @@ type channel struct {
 	// Times are stamps (Unix nanoseconds): a third of a time.Time, and
 	// the engine keeps several per live channel.
 	created  stamp
-	order    uint64 // creation order, for determinism on equal times
 	up       stamp
 	goneAt   stamp
+	hungAt   stamp // the first hangup request or hangup
 	causeTxt string
 
 	callerNum, callerName string
@@ -100,15 +100,21 @@ type channel struct {
 	gone           bool
 	seenBy, goneBy srcMask
 	peer           bool     // dialed by a channel of the call, or a queue member leg
+	transferer     bool     // left its call to others by a transfer
 	snapshot       bool     // joined late: first seen in a snapshot
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
 	dirCtx         uint8    // 1+index into inbound_contexts then internal_contexts; 0: none
 	cause          int32
+	// order and hungOrder tell equal times apart (creation, and the
+	// event that told the hangup): 32 bits keep the record in its size
+	// class, and a wrap only reorders ties within one call.
+	order, hungOrder uint32
 }
 
 type leg struct {
 	peer, caller *channel
 	queue        string
+	dialed       string // the number in the dial string
 	begin        stamp
 	answer       stamp
 	status       string
@@ -153,8 +159,6 @@ type call struct {
 	vmdrop        string
 	vmdropRef     ref
 	transfer      string
-	firstHangup   *channel
-	firstHangupAt stamp
 
 	done      bool
 	voicemail bool
@@ -241,13 +245,16 @@ func (m *Machine) newChannel(ch Channel, t time.Time) *channel {
 	}
 	cl := m.callOf(key)
 	if cl == nil {
-		if key != id {
+		// Store kept strings only: the event's would pin its frame.
+		if key == id {
+			key = id
+		} else {
 			key = keep(key)
 		}
 		cl = m.newCall(key, t)
 	}
 	m.nextCall++
-	c := &channel{id: id, call: cl, created: stampOf(t), order: m.nextCall}
+	c := &channel{id: id, call: cl, created: stampOf(t), order: uint32(m.nextCall)}
 	cl.chans = append(cl.chans, c)
 	m.chans[id] = c
 	if ch.LinkedID == "" && strings.HasPrefix(ch.Name, "Local/") {
@@ -387,9 +394,6 @@ func (a *call) absorb(b *call) {
 	if a.transfer == "" {
 		a.transfer = b.transfer
 	}
-	if a.firstHangup == nil || (b.firstHangup != nil && b.firstHangupAt < a.firstHangupAt) {
-		a.firstHangup, a.firstHangupAt = b.firstHangup, b.firstHangupAt
-	}
 }
 
 // retire takes a call out of flight: finalized, or merged into another.
@@ -496,14 +500,23 @@ func (cl *call) touch(t time.Time) {
 	}
 }
 
-func (cl *call) noteHangup(c *channel, t time.Time) {
-	if cl.firstHangup == nil || t.Before(cl.firstHangupAt.Time()) {
-		cl.firstHangup, cl.firstHangupAt = c, stampOf(t)
+// noteHangup: the first time c was asked to hang up, or went, and in
+// which event: the two sources stamp with different precision, so equal
+// times are told apart by arrival.
+func (m *Machine) noteHangup(c *channel, t time.Time) {
+	if s := stampOf(t); c.hungAt.IsZero() || (s != 0 && s < c.hungAt) {
+		c.hungAt, c.hungOrder = s, uint32(m.stats.Events)
 	}
 }
 
+// vmdropAppPrefix marks a drop inferred from the Stasis application that
+// plays it, not seen played.
+const vmdropAppPrefix = "stasis:"
+
+// noteVMDrop: the first media seen played as a drop wins; a drop inferred
+// from the application gives way to the playback that confirms it.
 func (cl *call) noteVMDrop(media string, r ref) {
-	if cl.vmdrop == "" {
+	if cl.vmdrop == "" || (strings.HasPrefix(cl.vmdrop, vmdropAppPrefix) && !strings.HasPrefix(media, vmdropAppPrefix)) {
 		cl.vmdrop, cl.vmdropRef = media, r
 	}
 }

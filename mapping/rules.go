@@ -1,6 +1,9 @@
 package mapping
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Direction says who placed a call.
 type Direction string
@@ -40,7 +43,7 @@ type rule struct {
 	category Category
 	status   Status
 	when     func(f *facts) bool
-	reason   func(f *facts, st *CallStatus) string
+	reason   func(f *facts) string
 	evidence func(f *facts) []ref
 }
 
@@ -66,7 +69,7 @@ var rules = []rule{
 		func(f *facts) []ref { return []ref{f.lastVisit().statusRef} }},
 	{RuleAbandonedCallerLeft, Callcenter, Abandoned,
 		always,
-		func(f *facts, _ *CallStatus) string {
+		func(f *facts) string {
 			if f.lastVisit().abandon {
 				return "ABANDON"
 			}
@@ -99,18 +102,18 @@ var rules = []rule{
 
 func always(*facts) bool { return true }
 
-func word(w string) func(*facts, *CallStatus) string {
-	return func(*facts, *CallStatus) string { return w }
+func word(w string) func(*facts) string {
+	return func(*facts) string { return w }
 }
 
-func queueStatus(f *facts, _ *CallStatus) string { return f.lastVisit().status }
+func queueStatus(f *facts) string { return f.lastVisit().status }
 
 func answerRef(f *facts) []ref { return []ref{f.answered.ref} }
 
 func dialRefs(f *facts) []ref { return []ref{f.cl.lastDialRef, f.cl.origRef} }
 
 // missedReason: the last dial's status, else what the caller met instead.
-func missedReason(f *facts, st *CallStatus) string {
+func missedReason(f *facts) string {
 	cl := f.cl
 	switch {
 	case cl.lastDial != "":
@@ -122,7 +125,7 @@ func missedReason(f *facts, st *CallStatus) string {
 		return cl.origStatus
 	case cl.voicemail:
 		return "VOICEMAIL"
-	case st.IVR:
+	case f.ivr:
 		return "IVR"
 	}
 	return "NODIAL"
@@ -148,7 +151,7 @@ func (f *facts) classify(st *CallStatus) {
 		if r.category != st.Category || !r.when(f) {
 			continue
 		}
-		st.Status, st.Reason = r.status, r.reason(f, st)
+		st.Status, st.Reason = r.status, r.reason(f)
 		st.Evidence = Evidence{Rule: string(r.id) + "+direction." + f.dirRule, Events: evidence(r.evidence(f))}
 		break
 	}
@@ -169,7 +172,11 @@ func (f *facts) classify(st *CallStatus) {
 		o := f.origin
 		st.Agent = &Party{Number: o.callerNum, Name: o.callerName, Channel: o.name, Endpoint: endpoint(o.name)}
 		if st.Status == VoicemailDropped {
-			st.VMDropMedia = f.cl.vmdrop
+			if app, ok := strings.CutPrefix(f.cl.vmdrop, vmdropAppPrefix); ok {
+				st.Inferred = "vmdrop_app:" + app // AMI saw the application, not the playback
+			} else {
+				st.VMDropMedia = f.cl.vmdrop
+			}
 		}
 	}
 }

@@ -87,7 +87,10 @@ type QueueVisit struct {
 type Hangup struct {
 	Cause int    `json:"cause"`
 	Text  string `json:"text,omitempty"`
-	// By: "caller", "callee" or "system" when known.
+	// By: who ended the conversation, "caller" or "callee": the first to
+	// hang up after the last answer, of the caller's side and the legs
+	// that answered (a canceled or rung-out leg and a transferer leaving
+	// ended nothing); "callee" for a busy refusal; empty when unknown.
 	By string `json:"by,omitempty"`
 }
 

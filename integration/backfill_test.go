@@ -1,0 +1,114 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/callstatus/callstatus/lab"
+)
+
+// The daemon stops; calls are placed and end while nobody listens; the
+// daemon starts again. Its backfill reads the gap's CEL rows from the lab's
+// PostgreSQL and its queue_log, and every one of those calls is published
+// exactly once, backfilled, with its scenario's status. The call the first
+// run saw live is not published again, and a daemon up throughout
+// publishes nothing twice.
+func TestBackfillAfterDaemonDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: needs Docker")
+	}
+	t.Parallel()
+	ast := lab.StartAsterisk(t)
+	port, err := lab.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := faultConfig(t, ast)
+	cfg.NATS.URLs = nil
+	cfg.NATS.Embedded.Port = port
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	// The daemon reads queue_log as a file: a mount of the PBX's log
+	// directory in production, a copy taken before the restart here.
+	qlog := filepath.Join(t.TempDir(), "queue_log")
+	cfg.Backfill.Enabled = true
+	cfg.Backfill.DSN = ast.PGDSN
+	cfg.Backfill.QueueLog = qlog
+	cfg.Backfill.Settle = time.Second
+	cfg.Backfill.RetryMax = time.Second
+
+	d1 := startRunning(t, cfg)
+	d1.sourcesUp(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	drv := newDriver(ctx, t, ast)
+	defer drv.Close()
+	box1 := subscribeAll(t, url)
+	used1 := map[int]bool{}
+	runScenarios(ctx, t, drv, box1, used1, "inbound-answered")
+	d1.stop(t)
+	// (box1's client reconnects to the next run's server: keep what it
+	// got from the first run only.)
+	first := box1.snapshot()
+
+	// While it is down.
+	names := []string{"outbound-connected", "outbound-busy", "inbound-missed-busy", "ringgroup-missed",
+		"queue-handled", "queue-timeout", "queue-joinempty", "outbound-vmdrop-ari", "transfer-blind"}
+	errs := make(chan error, len(names))
+	for _, n := range names {
+		go func() { errs <- drv.Run(ctx, n) }()
+	}
+	var calls []lab.Call
+	for _, n := range names {
+		s, _ := lab.Lookup(n)
+		calls = append(calls, s.Calls...)
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := drv.WaitIdle(ctx, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	q, err := ast.Exec("cat", lab.QueueLogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(qlog, []byte(q), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	d2 := startRunning(t, cfg)
+	d2.sourcesUp(t, 2)
+	box2 := subscribeAll(t, url)
+	waitFor(t, 60*time.Second, "the calls placed while the daemon was down", func() bool { return box2.len() >= len(calls) })
+	// Up throughout from here: one more call, seen live, and nothing
+	// published a second time meanwhile.
+	used2 := map[int]bool{}
+	got := box2.snapshot()
+	check(t, "backfill", calls, got, used2)
+	for i, cs := range got {
+		if !cs.Backfilled {
+			t.Errorf("%s published without backfilled: %s", cs.CallID, describe(cs))
+		}
+		if !used2[i] {
+			t.Errorf("unexpected status %s", describe(cs))
+		}
+	}
+	runScenarios(ctx, t, drv, box2, used2, "internal-call")
+	time.Sleep(2 * time.Second)
+	last := box2.snapshot()
+	if n := len(last); n != len(calls)+1 {
+		t.Errorf("second run published %d statuses, want %d (backfilled) + 1 (live)", n, len(calls))
+	}
+	if cs := last[len(last)-1]; cs.Backfilled {
+		t.Errorf("the live call is marked backfilled: %s", describe(cs))
+	}
+	onceEach(t, append(first, last...))
+	for _, p := range d2.d.Health().Readiness().Degraded {
+		t.Errorf("readiness degraded after the backfill: %s", p)
+	}
+	d2.stop(t)
+}
