@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -77,5 +78,39 @@ func TestLedgerWrittenOnAck(t *testing.T) {
 	}
 	if _, err := kv.Get(ctx, "pbx1."+sampleStatus(1).LinkedID); err != nil {
 		t.Fatalf("key <pbx>.<linkedid>: %v", err)
+	}
+}
+
+// Seen, the backfill's view: pending until the bucket is open, then the
+// bucket's answer; false (knows none) on core NATS.
+func TestPublisherSeen(t *testing.T) {
+	e := startNATS(t, -1, t.TempDir())
+	for name, jet := range map[string]bool{"jetstream": true, "core": false} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testNATSConfig(jet)
+			nc, err := e.Connect(cfg, testLog(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			p, err := New(nc, cfg, "pbx1", nil, testLog(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs := sampleStatus(5)
+			if _, err := p.Seen(context.Background(), cs.CallID); jet && !errors.Is(err, ErrLedgerPending) {
+				t.Fatalf("before Run: %v, want ErrLedgerPending", err)
+			}
+			ob := outbox.New(nil)
+			ob.Push(cs)
+			ob.Close()
+			if err := p.Run(context.Background(), ob); err != nil {
+				t.Fatal(err)
+			}
+			seen, err := p.Seen(context.Background(), cs.CallID)
+			if err != nil || seen != jet {
+				t.Fatalf("after publishing: seen %v, %v; want %v", seen, err, jet)
+			}
+		})
 	}
 }
