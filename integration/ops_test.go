@@ -119,6 +119,16 @@ func TestOpsEndpointsAgainstLab(t *testing.T) {
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", metrics)
 	}
+	// The AMI site check finds nothing to change on the lab's manager.conf
+	// (every class, timestampevents = yes).
+	_, body = get("/readyz")
+	r = ops.Readiness{}
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Warnings) > 0 || !r.Ready {
+		t.Errorf("/readyz after a call:\n%s", body)
+	}
 
 	cancel()
 	if err := <-runDone; err != nil {

@@ -72,7 +72,7 @@ func Scenarios() []Scenario {
 			run: phoneCall("204", "95553002", 0)},
 		{Name: "outbound-vmdrop-dialplan", Calls: []Call{out("205 calls an answering machine; the dialplan (Dial U(vm-drop)) plays callstatus/vm-drop to it and hangs up", "voicemail_dropped", "", "205", "75555001")},
 			run: phoneCall("205", "75555001", 0)},
-		{Name: "outbound-vmdrop-ari", Calls: []Call{with(out("206 calls an answering machine; the far leg enters Stasis(callstatus-lab) and the ARI app plays sound:callstatus/vm-drop, then hangs up", "voicemail_dropped", "", "206", "65555002"), func(c *Call) { c.AMIOnlyStatus = "connected" })},
+		{Name: "outbound-vmdrop-ari", Calls: []Call{out("206 calls an answering machine; the far leg enters Stasis(callstatus-lab,vmdrop) and the ARI app plays sound:callstatus/vm-drop, then hangs up", "voicemail_dropped", "", "206", "65555002")},
 			run: phoneCall("206", "65555002", 0)},
 		// --- Click-to-call: the agent's phone first, then the customer --
 		{Name: "click-to-call-connected", Calls: []Call{with(out("click-to-call: agent 256 answers, then the customer answers", "connected", "", "256", "95552002"), func(c *Call) { c.Agent = "256" })},

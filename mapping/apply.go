@@ -402,5 +402,10 @@ func (m *Machine) appRun(c *channel, e Event, r ref) {
 		if matchAny(m.cfg.VMDropMedia, media) {
 			c.call.noteVMDrop(keep(media), r)
 		}
+	case "stasis":
+		app, _, _ := strings.Cut(e.Value, ",")
+		if matchAny(m.cfg.VMDropStasisApps, e.Value) || matchAny(m.cfg.VMDropStasisApps, app) {
+			c.call.noteVMDrop(vmdropAppPrefix+keep(app), r)
+		}
 	}
 }

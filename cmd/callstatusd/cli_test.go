@@ -113,3 +113,25 @@ func TestTailServer(t *testing.T) {
 		})
 	}
 }
+
+// The real process: config check exits 1 on a bad config and prints one
+// line per error; 0 and "ok" on a good one.
+func TestConfigCheckExitCode(t *testing.T) {
+	_, stderr, code := runMain(t, "config", "check", "--config", "testdata/bad/every-error.yaml")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != 11 {
+		t.Errorf("%d lines, want 11:\n%s", len(lines), stderr)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "callstatusd: testdata/bad/every-error.yaml:") {
+			t.Errorf("line %q", l)
+		}
+	}
+	stdout, stderr, code := runMain(t, "config", "check", "--config", "../../callstatusd.example.yaml")
+	if code != 0 || stdout != "ok (../../callstatusd.example.yaml)\n" {
+		t.Errorf("example: exit %d, %q %q", code, stdout, stderr)
+	}
+}
