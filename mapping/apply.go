@@ -1,6 +1,9 @@
 package mapping
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Apply feeds one event and returns the calls it finished, if any.
 func (m *Machine) Apply(e Event) []CallStatus {
@@ -214,6 +217,7 @@ func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
 			cl.firstDial = stampOf(e.Time)
 		}
 	case DialEnd:
+		l.noteEnd(e.Time)
 		if l.status == "" || l.status == "RINGING" || l.status == "PROGRESS" || l.status == "PROCEEDING" {
 			l.status = keep(e.Status)
 			l.ref = r
@@ -231,6 +235,7 @@ func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
 			v.agent, v.connect, v.connectRef = p, e.Time, r
 		}
 	case AgentRingNoAnswer:
+		l.noteEnd(e.Time)
 		if l.status == "" {
 			l.status = "NOANSWER"
 		}
@@ -321,6 +326,13 @@ func (m *Machine) onTransfer(c *channel, e *Event) []CallStatus {
 	c.call.transfer = keep(e.Status)
 	c.transferer = true
 	return nil
+}
+
+// noteEnd: the first report that the leg stopped ringing.
+func (l *leg) noteEnd(t time.Time) {
+	if s := stampOf(t); l.end.IsZero() || (s != 0 && s < l.end) {
+		l.end = s
+	}
 }
 
 // noteQueue: the queue that rang the leg, named by the event or the

@@ -117,6 +117,7 @@ type leg struct {
 	dialed       string // the number in the dial string
 	begin        stamp
 	answer       stamp
+	end          stamp // the dial's end (DialEnd, ring-no-answer)
 	status       string
 	agent        bool // AgentConnect seen
 	ref          ref
