@@ -164,6 +164,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	pub.OnPublished = d.metrics.PublishedOK
+	if d.ledger == nil {
+		// The backfill asks the publisher's KV bucket of published calls
+		// (nats.ledger) before it publishes a call again.
+		d.ledger = pub
+	}
 	q := newEventQueue(&d.stats, log)
 	newMachine := d.newMachine
 	if newMachine == nil {
@@ -188,6 +193,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// outbox before it closes.
 	var backfillDone sync.WaitGroup
 	if cfg.Backfill.Enabled {
+		if d.ledger == nil && cfg.NATS.JetStream {
+			l, err := newKVLedger(nc, cfg.Mapping.PBXID, log.With("component", "backfill"))
+			if err != nil {
+				return err
+			}
+			d.ledger = l
+		}
 		run, closeStore := d.backfillRunner(ob, log)
 		defer closeStore()
 		eng.observe = run.Tracker.Observe

@@ -74,7 +74,6 @@ func Scenarios() []Scenario {
 		c.KnownWrong = map[string]string{"status": wrongFeature, "reason": wrongFeature, "direction": wrongFeature}
 		return c
 	}
-	with := func(c Call, f func(*Call)) Call { f(&c); return c }
 	wrong := func(c Call, kv ...string) Call {
 		if c.KnownWrong == nil {
 			c.KnownWrong = map[string]string{}
@@ -100,8 +99,8 @@ func Scenarios() []Scenario {
 		{Name: "outbound-vmdrop-dialplan", Calls: []Call{wrong(out("205 calls an answering machine; the dialplan (Dial U(vm-drop)) plays callstatus/vm-drop to it and ends both legs (GOSUB_RESULT=ABORT)", "voicemail_dropped", "", "205", "75555001", "system", "ABORT"),
 			"hangup.by", wrongNoSystem)},
 			run: phoneCall("205", "75555001", 0)},
-		{Name: "outbound-vmdrop-ari", Calls: []Call{with(wrong(out("206 calls an answering machine; the far leg enters Stasis(callstatus-lab) and the ARI app plays sound:callstatus/vm-drop, then hangs it up", "voicemail_dropped", "", "206", "65555002", "system", "ANSWER"),
-			"hangup.by", wrongNoSystem), func(c *Call) { c.AMIOnlyStatus = "connected" })},
+		{Name: "outbound-vmdrop-ari", Calls: []Call{wrong(out("206 calls an answering machine; the far leg enters Stasis(callstatus-lab,vmdrop) and the ARI app plays sound:callstatus/vm-drop, then hangs up", "voicemail_dropped", "", "206", "65555002", "system", "ANSWER"),
+			"hangup.by", wrongNoSystem)},
 			run: phoneCall("206", "65555002", 0)},
 		// --- Click-to-call: the agent's phone first, then the customer --
 		{Name: "click-to-call-connected", Calls: []Call{out("click-to-call: agent 256 answers, then the customer answers and hangs up after 2 s", "connected", "", "256", "95552002", "callee", "ANSWER")},
@@ -327,12 +326,16 @@ func blindTransfer(ctx context.Context, d *Driver) error {
 	return d.track.wait(ctx, w)
 }
 
-// attendedTransfer: 253 answers; Atxfer plays the attended-transfer code
-// and 254 into its leg, which puts the caller on hold and calls 254 from
+// attendedTransfer: 253 answers; its phone presses the attended-transfer
+// code (*2) and dials 254, which puts the caller on hold and calls 254 from
 // [from-internal]; once 254 answered and talks with 253, 253 hangs up,
 // which completes the transfer. Every step waits for its AMI events, so a
-// loaded machine only makes the scenario slower (issue 11: it used to poll
-// for 254 for a fixed 10 s, and phone 253 hung up by itself after 8 s).
+// loaded machine only makes the scenario slower (issue 11). The digits are
+// played one at a time (PlayDTMF, received on 253's leg), each after the
+// previous one reached the channel: AMI Atxfer queues the code and the
+// number at once, and on a loaded machine Asterisk's DTMF emulation
+// deferred the number's digits while the code was still being played out
+// and lost them ("Dialed no digits", then no consultation at all).
 func attendedTransfer(ctx context.Context, d *Driver) error {
 	w := d.track.watch("Local/800253@from-external-")
 	if err := d.originate(ctx, originate{Channel: "Local/800253@from-external/n", CallerID: "<15550001018>",
@@ -346,8 +349,17 @@ func attendedTransfer(ctx context.Context, d *Driver) error {
 	if err := pause(ctx, time.Second); err != nil {
 		return err
 	}
-	if _, err := d.ami.Action(ctx, "Atxfer", Field{"Channel", leg.Name},
-		Field{"Context", "from-internal"}, Field{"Exten", "254"}); err != nil {
+	if _, err := d.ami.Action(ctx, "Setvar", Field{"Channel", leg.Name},
+		Field{"Variable", "TRANSFER_CONTEXT"}, Field{"Value", "from-internal"}); err != nil {
+		return err
+	}
+	if err := d.pressKeys(ctx, w, leg, "*2"); err != nil {
+		return err
+	}
+	if _, err := d.track.channel(ctx, w, leg.Name, "", "on hold (the transfer started)", func(c chanState) bool { return c.Held }); err != nil {
+		return fmt.Errorf("attended transfer code: %w", err)
+	}
+	if err := d.pressKeys(ctx, w, leg, "254"); err != nil {
 		return err
 	}
 	// 254 answered (its leg is bridged with the consultation channel) and
@@ -366,6 +378,23 @@ func attendedTransfer(ctx context.Context, d *Driver) error {
 		return err
 	}
 	return d.track.wait(ctx, w)
+}
+
+// pressKeys plays digits into ch as if its phone pressed them, one digit
+// at a time, each once the previous one was received (DTMFEnd).
+func (d *Driver) pressKeys(ctx context.Context, w *watch, ch chanState, digits string) error {
+	for _, k := range digits {
+		before := d.track.dtmfIn(w, ch.UniqueID)
+		if _, err := d.ami.Action(ctx, "PlayDTMF", Field{"Channel", ch.Name}, Field{"Digit", string(k)},
+			Field{"Duration", "100"}, Field{"Receive", "yes"}); err != nil {
+			return err
+		}
+		if _, err := d.track.channel(ctx, w, ch.Name, "", fmt.Sprintf("to receive DTMF %c", k),
+			func(c chanState) bool { return c.DTMFIn > before }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // voicemailMessage is an inbound call to a DID that falls through to

@@ -37,10 +37,22 @@ type chanState struct {
 	Bridge    string // BridgeUniqueid while in a bridge
 	Parked    bool   // between ParkedCall and UnParkedCall/ParkedCallGiveUp/ParkedCallTimeOut
 	ParkSpace string // the ParkingSpace of the last ParkedCall
+	Held      bool   // a Hold event (e.g. an attended transfer started on it)
+	DTMFIn    int    // DTMF digits the channel received (DTMFEnd, Direction Received)
 	Gone      bool
 }
 
 func newTracker() *tracker { return &tracker{mwi: map[string]int{}, changed: make(chan struct{})} }
+
+// dtmfIn is how many DTMF digits channel uid of w received so far.
+func (t *tracker) dtmfIn(w *watch, uid string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := w.chans[uid]; c != nil {
+		return c.DTMFIn
+	}
+	return 0
+}
 
 // messages is how many MessageWaiting events named mailbox so far.
 func (t *tracker) messages(mailbox string) int {
@@ -60,7 +72,7 @@ func (t *tracker) onEvent(f Frame) {
 		t.changed = make(chan struct{})
 		t.mu.Unlock()
 		return
-	case "Newchannel", "Hangup", "Newstate", "BridgeEnter", "BridgeLeave":
+	case "Newchannel", "Hangup", "Newstate", "BridgeEnter", "BridgeLeave", "Hold", "DTMFEnd":
 	case "ParkedCall", "UnParkedCall", "ParkedCallGiveUp", "ParkedCallTimeOut":
 		// Park events name the parked channel with a Parkee prefix.
 		uid, lid, name = f.Get("ParkeeUniqueid"), f.Get("ParkeeLinkedid"), f.Get("ParkeeChannel")
@@ -97,6 +109,12 @@ func (t *tracker) onEvent(f Frame) {
 		case "BridgeLeave":
 			if c.Bridge == f.Get("BridgeUniqueid") {
 				c.Bridge = ""
+			}
+		case "Hold":
+			c.Held = true
+		case "DTMFEnd":
+			if f.Get("Direction") == "Received" {
+				c.DTMFIn++
 			}
 		case "ParkedCall":
 			c.Parked, c.ParkSpace = true, f.Get("ParkingSpace")

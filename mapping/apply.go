@@ -1,6 +1,9 @@
 package mapping
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Apply feeds one event and returns the calls it finished, if any.
 func (m *Machine) Apply(e Event) []CallStatus {
@@ -214,6 +217,7 @@ func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
 			cl.firstDial = stampOf(e.Time)
 		}
 	case DialEnd:
+		l.noteEnd(e.Time)
 		if l.status == "" || l.status == "RINGING" || l.status == "PROGRESS" || l.status == "PROCEEDING" {
 			l.status = keep(e.Status)
 			l.ref = r
@@ -231,6 +235,7 @@ func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
 			v.agent, v.connect, v.connectRef = p, e.Time, r
 		}
 	case AgentRingNoAnswer:
+		l.noteEnd(e.Time)
 		if l.status == "" {
 			l.status = "NOANSWER"
 		}
@@ -323,6 +328,13 @@ func (m *Machine) onTransfer(c *channel, e *Event) []CallStatus {
 	return nil
 }
 
+// noteEnd: the first report that the leg stopped ringing.
+func (l *leg) noteEnd(t time.Time) {
+	if s := stampOf(t); l.end.IsZero() || (s != 0 && s < l.end) {
+		l.end = s
+	}
+}
+
 // noteQueue: the queue that rang the leg, named by the event or the
 // caller's open visit.
 func (l *leg) noteQueue(caller *channel, queue string) {
@@ -401,6 +413,11 @@ func (m *Machine) appRun(c *channel, e Event, r ref) {
 		media, _, _ := strings.Cut(e.Value, ",")
 		if matchAny(m.cfg.VMDropMedia, media) {
 			c.call.noteVMDrop(keep(media), r)
+		}
+	case "stasis":
+		app, _, _ := strings.Cut(e.Value, ",")
+		if matchAny(m.cfg.VMDropStasisApps, e.Value) || matchAny(m.cfg.VMDropStasisApps, app) {
+			c.call.noteVMDrop(vmdropAppPrefix+keep(app), r)
 		}
 	}
 }

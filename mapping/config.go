@@ -32,6 +32,12 @@ type Config struct {
 	// sound:callstatus/vm-drop, or the data of a dialplan Playback) that
 	// mark a pre-recorded voicemail drop.
 	VMDropMedia []string `mapstructure:"vmdrop_media" yaml:"vmdrop_media" json:"vmdrop_media"`
+	// VMDropStasisApps: glob patterns on the Stasis() data ("app" or
+	// "app,args") of the ARI applications that play voicemail drops. AMI
+	// sees a channel of the call enter the application but not what it
+	// plays: with AMI alone such a call is a drop inferred from the
+	// application (ARI's playback, when ARI is on, confirms it).
+	VMDropStasisApps []string `mapstructure:"vmdrop_stasis_apps" yaml:"vmdrop_stasis_apps" json:"vmdrop_stasis_apps"`
 	// VMDropUserEvent: a UserEvent name the dialplan raises on a drop.
 	VMDropUserEvent string `mapstructure:"vmdrop_user_event" yaml:"vmdrop_user_event" json:"vmdrop_user_event"`
 	// TimeoutExits: QUEUESTATUS values that mean the queue ended the wait

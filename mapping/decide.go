@@ -280,7 +280,8 @@ func (f *facts) channels(st *CallStatus) {
 // status and never one missed call per phone.
 func (f *facts) legOutcomes(st *CallStatus) {
 	for _, l := range f.legList {
-		lg := Leg{Channel: l.peer.name, Endpoint: endpoint(l.peer.name), Queue: l.queue, DialStatus: l.status, RingStart: timePtr(l.begin.Time())}
+		lg := Leg{Channel: l.peer.name, Endpoint: endpoint(l.peer.name), Queue: l.queue, DialStatus: l.status,
+			RingStart: timePtr(l.begin.Time()), RingEnd: timePtr(l.end.Time())}
 		switch {
 		case l.answered():
 			lg.Outcome = "answered"

@@ -201,3 +201,35 @@ func checkGolden(t *testing.T, path string, got []mapping.CallStatus) {
 		}
 	}
 }
+
+// A drop played by an ARI application, seen with AMI alone: connected,
+// unless mapping.vmdrop_stasis_apps names the application; then
+// voicemail_dropped, inferred from it. With ARI on, the playback confirms
+// it and names the media.
+func TestVMDropStasisAppWithAMIAlone(t *testing.T) {
+	base := "../testdata/recordings/outbound-vmdrop-ari"
+	run := func(apps []string, files ...string) mapping.CallStatus {
+		t.Helper()
+		rules := labrules.Rules()
+		rules.VMDropStasisApps = apps
+		var got []mapping.CallStatus
+		if _, err := replay.Run(replay.Options{Rules: rules, Strict: true}, files, func(cs mapping.CallStatus) { got = append(got, cs) }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 {
+			t.Fatalf("%d statuses, want 1", len(got))
+		}
+		return got[0]
+	}
+	if cs := run(nil, base+".ami"); cs.Status != mapping.Connected {
+		t.Errorf("AMI alone, no app configured: %s, want connected", cs.Status)
+	}
+	cs := run([]string{"callstatus-lab,vmdrop*"}, base+".ami")
+	if cs.Status != mapping.VoicemailDropped || cs.Inferred != "vmdrop_app:callstatus-lab" || cs.VMDropMedia != "" || len(cs.Evidence.Events) != 1 || !strings.HasSuffix(cs.Evidence.Events[0], ":app_run") {
+		t.Errorf("AMI alone, app configured: %s inferred=%q media=%q evidence=%v, want voicemail_dropped inferred from the app", cs.Status, cs.Inferred, cs.VMDropMedia, cs.Evidence.Events)
+	}
+	cs = run([]string{"callstatus-lab,vmdrop*"}, base+".ami", base+".ari.jsonl")
+	if cs.Status != mapping.VoicemailDropped || cs.Inferred != "" || cs.VMDropMedia != "sound:callstatus/vm-drop" {
+		t.Errorf("AMI and ARI: %s inferred=%q media=%q, want voicemail_dropped with the media played", cs.Status, cs.Inferred, cs.VMDropMedia)
+	}
+}

@@ -117,6 +117,7 @@ type leg struct {
 	dialed       string // the number in the dial string
 	begin        stamp
 	answer       stamp
+	end          stamp // the dial's end (DialEnd, ring-no-answer)
 	status       string
 	agent        bool // AgentConnect seen
 	ref          ref
@@ -509,8 +510,14 @@ func (m *Machine) noteHangup(c *channel, t time.Time) {
 	}
 }
 
+// vmdropAppPrefix marks a drop inferred from the Stasis application that
+// plays it, not seen played.
+const vmdropAppPrefix = "stasis:"
+
+// noteVMDrop: the first media seen played as a drop wins; a drop inferred
+// from the application gives way to the playback that confirms it.
 func (cl *call) noteVMDrop(media string, r ref) {
-	if cl.vmdrop == "" {
+	if cl.vmdrop == "" || (strings.HasPrefix(cl.vmdrop, vmdropAppPrefix) && !strings.HasPrefix(media, vmdropAppPrefix)) {
 		cl.vmdrop, cl.vmdropRef = media, r
 	}
 }

@@ -1,6 +1,9 @@
 package mapping
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Direction says who placed a call.
 type Direction string
@@ -169,7 +172,11 @@ func (f *facts) classify(st *CallStatus) {
 		o := f.origin
 		st.Agent = &Party{Number: o.callerNum, Name: o.callerName, Channel: o.name, Endpoint: endpoint(o.name)}
 		if st.Status == VoicemailDropped {
-			st.VMDropMedia = f.cl.vmdrop
+			if app, ok := strings.CutPrefix(f.cl.vmdrop, vmdropAppPrefix); ok {
+				st.Inferred = "vmdrop_app:" + app // AMI saw the application, not the playback
+			} else {
+				st.VMDropMedia = f.cl.vmdrop
+			}
 		}
 	}
 }

@@ -69,6 +69,8 @@ type Leg struct {
 	DialStatus string     `json:"dialstatus,omitempty"`
 	RingStart  *time.Time `json:"ring_start,omitempty"`
 	Answer     *time.Time `json:"answer,omitempty"`
+	// RingEnd: when the dial of this leg ended (answered, or not).
+	RingEnd *time.Time `json:"ring_end,omitempty"`
 }
 
 // QueueVisit is one stay of the caller in one queue.

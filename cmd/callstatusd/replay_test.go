@@ -61,7 +61,7 @@ func TestReplayFaultyCapture(t *testing.T) {
 	}
 	// The two calls of the recordings the capture was made from (their
 	// manifests: outbound-busy, inbound-answered), in the order they ended.
-	want := "outbound/canceled 203 → 95554001\ninbound/answered 15550001001 → 800221"
+	want := "outbound/canceled 203 → 5554001\ninbound/answered 15550001001 → 800221"
 	if strings.Join(got, "\n") != want {
 		t.Errorf("statuses:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
 	}

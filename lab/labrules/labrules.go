@@ -16,5 +16,7 @@ func Rules() mapping.Config {
 	cfg := mapping.DefaultConfig()
 	cfg.PBXID = PBXID
 	cfg.TrunkChannels = append(cfg.TrunkChannels, "Local/*@carrier-*")
+	// The lab's ARI application plays drops when started with "vmdrop".
+	cfg.VMDropStasisApps = []string{"callstatus-lab,vmdrop*"}
 	return cfg
 }
