@@ -162,7 +162,7 @@ func Scenarios() []Scenario {
 		// --- Transfers of an answered inbound call -----------------------
 		{Name: "transfer-blind", Calls: []Call{in("DID 800251: 251 answers, then blind-transfers the caller to 252 (AMI BlindTransfer), which answers and hangs up after 3 s", "answered", "", "15550001017", "800251", "251", "callee", "ANSWER")},
 			run: blindTransfer},
-		{Name: "transfer-attended", Calls: []Call{in("DID 800253: 253 answers, consults 254 (AMI Atxfer), hangs up to complete the transfer; 254 hangs up after 8 s", "answered", "", "15550001018", "800253", "253", "callee", "ANSWER")},
+		{Name: "transfer-attended", Calls: []Call{in("DID 800253: 253 answers, presses the attended-transfer code *2 and dials 254 (DTMF on its leg), hangs up once 254 answered to complete the transfer; 254 hangs up after 8 s", "answered", "", "15550001018", "800253", "253", "callee", "ANSWER")},
 			run: attendedTransfer},
 		// --- Feature codes: calls that run an application, dial nobody ---
 		// (issue 10 point 5). A pickup or a parked-call retrieval joins
