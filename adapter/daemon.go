@@ -164,6 +164,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	pub.OnPublished = d.metrics.PublishedOK
+	if d.ledger == nil {
+		// The backfill asks the publisher's KV bucket of published calls
+		// (nats.ledger) before it publishes a call again.
+		d.ledger = pub
+	}
 	q := newEventQueue(&d.stats, log)
 	newMachine := d.newMachine
 	if newMachine == nil {

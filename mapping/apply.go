@@ -1,6 +1,9 @@
 package mapping
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Apply feeds one event and returns the calls it finished, if any.
 func (m *Machine) Apply(e Event) []CallStatus {
@@ -214,6 +217,7 @@ func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
 			cl.firstDial = stampOf(e.Time)
 		}
 	case DialEnd:
+		l.noteEnd(e.Time)
 		if l.status == "" || l.status == "RINGING" || l.status == "PROGRESS" || l.status == "PROCEEDING" {
 			l.status = keep(e.Status)
 			l.ref = r
@@ -231,6 +235,7 @@ func (m *Machine) onLeg(c *channel, e *Event, r ref) []CallStatus {
 			v.agent, v.connect, v.connectRef = p, e.Time, r
 		}
 	case AgentRingNoAnswer:
+		l.noteEnd(e.Time)
 		if l.status == "" {
 			l.status = "NOANSWER"
 		}
@@ -323,6 +328,13 @@ func (m *Machine) onTransfer(c *channel, e *Event) []CallStatus {
 	return nil
 }
 
+// noteEnd: the first report that the leg stopped ringing.
+func (l *leg) noteEnd(t time.Time) {
+	if s := stampOf(t); l.end.IsZero() || (s != 0 && s < l.end) {
+		l.end = s
+	}
+}
+
 // noteQueue: the queue that rang the leg, named by the event or the
 // caller's open visit.
 func (l *leg) noteQueue(caller *channel, queue string) {
@@ -371,6 +383,13 @@ func (m *Machine) onVar(c *channel, e *Event, r ref) []CallStatus {
 		}
 	case e.Name == "DIALSTATUS":
 		c.call.dialStatusVar = keep(e.Value)
+	case e.Name == "VM_MESSAGEFILE" || e.Name == "VMSTATUS":
+		if vm := c.call.vm; vm != nil {
+			vm.left = vm.left || (e.Name == "VM_MESSAGEFILE" && e.Value != "")
+			if vm.end.IsZero() {
+				vm.end = stampOf(e.Time)
+			}
+		}
 	case e.Name == m.cfg.DirectionVariable && m.cfg.DirectionVariable != "":
 		c.call.dirVar = keep(strings.ToLower(strings.TrimSpace(e.Value)))
 	}
@@ -396,7 +415,11 @@ func (m *Machine) appRun(c *channel, e Event, r ref) {
 			c.call.addVisit(c, keep(strings.TrimSpace(q)), e.Time)
 		}
 	case "voicemail":
-		c.call.voicemail = true
+		if c.call.vm == nil {
+			box, _, _ := strings.Cut(e.Value, ",")
+			box, _, _ = strings.Cut(box, "&")
+			c.call.vm = &vmVisit{box: keep(box), start: stampOf(e.Time)}
+		}
 	case "playback", "controlplayback", "background":
 		media, _, _ := strings.Cut(e.Value, ",")
 		if matchAny(m.cfg.VMDropMedia, media) {

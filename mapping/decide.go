@@ -79,10 +79,10 @@ func (m *Machine) decide(cl *call) CallStatus {
 		Start:       cl.start,
 		Direction:   f.dir,
 		Internal:    f.dir == DirInternal,
-		Voicemail:   cl.voicemail,
 		Transferred: cl.transfer,
 	}
 	st.DialStatus = f.dialStatus()
+	st.Voicemail = f.voicemail()
 	f.channels(&st)
 	f.legOutcomes(&st)
 	f.visitRecords(&st)
@@ -250,6 +250,25 @@ func (f *facts) lastVisit() *visit {
 	return f.visits[len(f.visits)-1]
 }
 
+// voicemail: the box the caller reached, whether a message was saved
+// (VM_MESSAGEFILE), and the time in the box, greeting included (to the
+// application's end, else the caller's hangup).
+func (f *facts) voicemail() *Voicemail {
+	vm := f.cl.vm
+	if vm == nil {
+		return nil
+	}
+	end := vm.end
+	if end.IsZero() {
+		end = f.origin.goneAt
+	}
+	v := &Voicemail{Box: vm.box, Reached: true, MessageLeft: vm.left}
+	if !end.IsZero() && !vm.start.IsZero() {
+		v.Seconds = seconds(end.Time().Sub(vm.start.Time()))
+	}
+	return v
+}
+
 // dialStatus: the answered leg's DIALSTATUS (a queue's losing members end
 // CANCEL after the winner), else the last dial's, else the variable's.
 func (f *facts) dialStatus() string {
@@ -280,7 +299,8 @@ func (f *facts) channels(st *CallStatus) {
 // status and never one missed call per phone.
 func (f *facts) legOutcomes(st *CallStatus) {
 	for _, l := range f.legList {
-		lg := Leg{Channel: l.peer.name, Endpoint: endpoint(l.peer.name), Queue: l.queue, DialStatus: l.status, RingStart: timePtr(l.begin.Time())}
+		lg := Leg{Channel: l.peer.name, Endpoint: endpoint(l.peer.name), Queue: l.queue, DialStatus: l.status,
+			RingStart: timePtr(l.begin.Time()), RingEnd: timePtr(l.end.Time())}
 		switch {
 		case l.answered():
 			lg.Outcome = "answered"

@@ -20,6 +20,7 @@ func TestEachCommandShowsItsOwnFlags(t *testing.T) {
 		"tail":           {"--config", "--server", "--subject", "--json"},
 		"outbox list":    {"--config", "--data-dir", "--json"},
 		"outbox requeue": {"--config", "--data-dir"},
+		"get":            {"--config", "--server"},
 	}
 	flag := regexp.MustCompile(`(?m)^\s+(?:-\w, )?(--[a-z-]+)`)
 	for name, want := range tests {

@@ -167,6 +167,7 @@ func loadLayers(fs *pflag.FlagSet, environ []string) loaded {
 		data, err := os.ReadFile(l.file)
 		if err != nil {
 			l.errs = append(l.errs, fmt.Errorf("config: %w", err))
+			l.unread = true
 			return l
 		}
 		layers = append(layers, decodeFile(l.file, data, s))
@@ -178,15 +179,7 @@ func loadLayers(fs *pflag.FlagSet, environ []string) loaded {
 			l.errs = append(l.errs, fmt.Errorf("config: %w", err))
 		}
 		for k := range ly.values {
-			// A later layer sets the whole value, list items included.
-			delete(l.where, k)
-			for i := 0; ; i++ {
-				ik := fmt.Sprintf("%s[%d]", k, i)
-				if _, ok := l.where[ik]; !ok {
-					break
-				}
-				delete(l.where, ik)
-			}
+			l.forget(k) // a later layer sets the whole value, list items included
 		}
 		for k, w := range ly.where {
 			l.where[k] = w
@@ -207,6 +200,7 @@ func loadLayers(fs *pflag.FlagSet, environ []string) loaded {
 				l.errs = append(l.errs, fmt.Errorf("config: flag --%s: %w", name, err))
 			}
 			if f.Changed {
+				l.forget(key)
 				l.where[key] = "--" + name
 			}
 		}
@@ -216,6 +210,18 @@ func loadLayers(fs *pflag.FlagSet, environ []string) loaded {
 		l.errs = append(l.errs, fmt.Errorf("config: %w", err))
 	}
 	return l
+}
+
+// forget drops where key (and each of its list items) was set.
+func (l loaded) forget(key string) {
+	delete(l.where, key)
+	for i := 0; ; i++ {
+		ik := fmt.Sprintf("%s[%d]", key, i)
+		if _, ok := l.where[ik]; !ok {
+			return
+		}
+		delete(l.where, ik)
+	}
 }
 
 // nest turns {"ami.address": x} into {"ami": {"address": x}} for viper.

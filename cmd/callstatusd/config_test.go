@@ -134,6 +134,14 @@ func TestConfigCheckRejectsEnvAndFlags(t *testing.T) {
 			args: []string{"--config", "testdata/good.yaml"},
 			want: `CALLSTATUS_MAPPING_PBX_ID: mapping.pbx_id must be a NATS subject token (no spaces, control characters, '.', '*' or '>'), got "site\none"`,
 		},
+		"missing file": {
+			args: []string{"--config", "testdata/bad/no-such-file.yaml"},
+			want: `config: open testdata/bad/no-such-file.yaml: no such file or directory`,
+		},
+		"a flag's list replaces the file's, and names itself": {
+			args: []string{"--config", "testdata/bad/bad-nats-url.yaml", "--nats-url", "nats:x"},
+			want: `--nats-url: nats.urls[0] must be a URL such as nats://host:4222, got "nats:x"`,
+		},
 		"flag": {
 			args: []string{"--pbx-id", "a b"},
 			want: `--pbx-id: mapping.pbx_id must be a NATS subject token (no spaces, control characters, '.', '*' or '>'), got "a b"`,
