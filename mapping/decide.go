@@ -326,12 +326,24 @@ func (f *facts) visitRecords(st *CallStatus) {
 			qv.Agent = v.agent.name
 		}
 		qv.WaitSeconds = seconds(end.Sub(v.start))
+		f.serviceLevel(&qv, v)
 		st.WaitSeconds += qv.WaitSeconds
 		st.Queues = append(st.Queues, qv)
 	}
 	if v := f.lastVisit(); v != nil {
 		st.QueueStatus = v.status
 	}
+}
+
+// serviceLevel measures a visit against its queue's service level.
+func (f *facts) serviceLevel(qv *QueueVisit, v *visit) {
+	sl := f.cfg.serviceLevel(v.queue)
+	wait := time.Duration(qv.WaitSeconds * float64(time.Second))
+	abandoned := v.agent == nil && !contains(f.cfg.TimeoutExits, v.status)
+	qv.ServiceLevel = sl.Seconds()
+	qv.AnsweredWithinSL = v.agent != nil && wait <= sl
+	qv.AbandonedWithinSL = abandoned && wait <= sl
+	qv.ShortAbandon = abandoned && wait <= f.cfg.ShortAbandon
 }
 
 // findIVR: the PBX answered an inbound caller before ringing any phone (an

@@ -83,6 +83,15 @@ type QueueVisit struct {
 	Abandoned   bool       `json:"abandon_event,omitempty"`
 	Agent       string     `json:"agent,omitempty"`
 	WaitSeconds float64    `json:"wait_seconds"`
+	// ServiceLevel is the queue's service level (seconds) the visit was
+	// measured against; AnsweredWithinSL: an agent connected within it;
+	// AbandonedWithinSL: the caller left (not a timeout) within it;
+	// ShortAbandon: the caller left within mapping.short_abandon. SL1
+	// and SL2 follow from the stream.
+	ServiceLevel      float64 `json:"service_level"`
+	AnsweredWithinSL  bool    `json:"answered_within_sl"`
+	AbandonedWithinSL bool    `json:"abandoned_within_sl"`
+	ShortAbandon      bool    `json:"short_abandon,omitempty"`
 }
 
 // Voicemail is the caller's stay in a voicemail box, from what Asterisk
