@@ -383,6 +383,13 @@ func (m *Machine) onVar(c *channel, e *Event, r ref) []CallStatus {
 		}
 	case e.Name == "DIALSTATUS":
 		c.call.dialStatusVar = keep(e.Value)
+	case e.Name == "VM_MESSAGEFILE" || e.Name == "VMSTATUS":
+		if vm := c.call.vm; vm != nil {
+			vm.left = vm.left || (e.Name == "VM_MESSAGEFILE" && e.Value != "")
+			if vm.end.IsZero() {
+				vm.end = stampOf(e.Time)
+			}
+		}
 	case e.Name == m.cfg.DirectionVariable && m.cfg.DirectionVariable != "":
 		c.call.dirVar = keep(strings.ToLower(strings.TrimSpace(e.Value)))
 	}
@@ -408,7 +415,11 @@ func (m *Machine) appRun(c *channel, e Event, r ref) {
 			c.call.addVisit(c, keep(strings.TrimSpace(q)), e.Time)
 		}
 	case "voicemail":
-		c.call.voicemail = true
+		if c.call.vm == nil {
+			box, _, _ := strings.Cut(e.Value, ",")
+			box, _, _ = strings.Cut(box, "&")
+			c.call.vm = &vmVisit{box: keep(box), start: stampOf(e.Time)}
+		}
 	case "playback", "controlplayback", "background":
 		media, _, _ := strings.Cut(e.Value, ",")
 		if matchAny(m.cfg.VMDropMedia, media) {

@@ -157,13 +157,13 @@ type call struct {
 	origRef       ref
 	dialStatusVar string
 	dirVar        string
+	vm            *vmVisit // nil until the call reaches a voicemail box
 	vmdrop        string
 	vmdropRef     ref
 	transfer      string
 
-	done      bool
-	voicemail bool
-	gap       bool
+	done bool
+	gap  bool
 }
 
 // New returns an engine with the given rules; call Validate first.
@@ -390,7 +390,9 @@ func (a *call) absorb(b *call) {
 	if a.vmdrop == "" {
 		a.vmdrop, a.vmdropRef = b.vmdrop, b.vmdropRef
 	}
-	a.voicemail = a.voicemail || b.voicemail
+	if a.vm == nil {
+		a.vm = b.vm
+	}
 	a.gap = a.gap || b.gap
 	if a.transfer == "" {
 		a.transfer = b.transfer
@@ -508,6 +510,14 @@ func (m *Machine) noteHangup(c *channel, t time.Time) {
 	if s := stampOf(t); c.hungAt.IsZero() || (s != 0 && s < c.hungAt) {
 		c.hungAt, c.hungOrder = s, uint32(m.stats.Events)
 	}
+}
+
+// vmVisit is the caller's stay in a voicemail box: kept apart, as few
+// calls reach one.
+type vmVisit struct {
+	box        string
+	start, end stamp
+	left       bool // a message was saved (VM_MESSAGEFILE)
 }
 
 // vmdropAppPrefix marks a drop inferred from the Stasis application that

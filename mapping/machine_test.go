@@ -103,7 +103,7 @@ func TestRules(t *testing.T) {
 				a, b := trunk(s), phone(s, "1.2", "101")
 				s.created(a).created(b).dial(a, b).dialEnd(a, b, "NOANSWER").hangup(b, 19).app(a, "VoiceMail", "101@default").up(a).hangup(a, 16)
 			},
-			want: CallStatus{Category: Inbound, Status: Missed, Reason: "NOANSWER", Voicemail: true},
+			want: CallStatus{Category: Inbound, Status: Missed, Reason: "NOANSWER", Voicemail: &Voicemail{Box: "101@default", Reached: true}},
 		},
 		"queue timeout also emits QueueCallerAbandon": {
 			build: func(s *script) {
@@ -196,7 +196,8 @@ func TestRules(t *testing.T) {
 			if tc.want.QueueStatus != "" && g.QueueStatus != tc.want.QueueStatus {
 				t.Errorf("queuestatus %q, want %q", g.QueueStatus, tc.want.QueueStatus)
 			}
-			if g.Internal != tc.want.Internal || g.Voicemail != tc.want.Voicemail || g.VMDropMedia != tc.want.VMDropMedia {
+			if g.Internal != tc.want.Internal || (g.Voicemail == nil) != (tc.want.Voicemail == nil) || g.VMDropMedia != tc.want.VMDropMedia ||
+				(g.Voicemail != nil && (g.Voicemail.Box != tc.want.Voicemail.Box || g.Voicemail.MessageLeft != tc.want.Voicemail.MessageLeft)) {
 				t.Errorf("internal/voicemail/vmdrop = %v/%v/%q, want %v/%v/%q", g.Internal, g.Voicemail, g.VMDropMedia, tc.want.Internal, tc.want.Voicemail, tc.want.VMDropMedia)
 			}
 			if g.CallID != "pbx:1.1" || g.LinkedID != "1.1" {

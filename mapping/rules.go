@@ -123,7 +123,7 @@ func missedReason(f *facts) string {
 	case cl.origStatus != "":
 		// A click-to-call whose first leg (the user's phone) never answered.
 		return cl.origStatus
-	case cl.voicemail:
+	case cl.vm != nil:
 		return "VOICEMAIL"
 	case f.ivr:
 		return "IVR"

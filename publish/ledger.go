@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -68,8 +67,6 @@ type Ledger struct {
 	kv     jetstream.KeyValue
 	bucket string
 	log    *slog.Logger
-
-	Errors atomic.Uint64 // writes that failed (the status was published all the same)
 }
 
 // OpenLedger binds the bucket, creating it (or updating its TTL) when

@@ -365,7 +365,7 @@ func (p *Publisher) record(ctx context.Context, cs mapping.CallStatus, lastErr *
 		*lastErr = ""
 		return
 	}
-	l.Errors.Add(1)
+	p.stats.LedgerErrors.Add(1)
 	if rerr := p.refused(before, "$KV."+l.bucket+"."+LedgerKey(cs.CallID)); rerr != nil {
 		p.log.Error("ledger disabled: the server refuses writes to its bucket; statuses are published without it",
 			"bucket", l.bucket, "err", rerr)
