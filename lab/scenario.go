@@ -36,7 +36,6 @@ type Scenario struct {
 const (
 	wrongNoSystem = "the engine has no hangup.by=system: a ring, route or queue timeout (or an unreachable phone, an originate timeout, a drop) that the PBX ends is reported as the callee's or the caller's hangup"
 	wrongQueueDS  = "a queue that timed out: dialstatus comes from the last member leg to end (CANCEL, when the queue stopped ringing), not the members' NOANSWER"
-	wrongVMLeft   = "the engine has no voicemail.message_left yet (issue 13 point 4: VMSTATUS, VM_MESSAGEFILE, MessageWaiting)"
 	wrongFeature  = "an internal user's call that only runs an application and dials nobody is reported as outbound canceled NODIAL, direction outbound; issue 10 point 5 wants internal, with the application as the reason"
 	wrongPickupBy = "agent is the pickup code the picking phone dialed (its channel's exten), not the picking phone's number"
 	wrongParkBy   = "the phone that retrieved the parked call hung up first; the engine reports caller"
@@ -121,11 +120,9 @@ func Scenarios() []Scenario {
 		{Name: "inbound-missed-unavailable", Calls: []Call{wrong(in("DID 800103: PJSIP phone 103 is not registered, the PBX hangs up", "missed", "CHANUNAVAIL", "15550001005", "800103", "", "system", "CHANUNAVAIL"),
 			"hangup.by", wrongNoSystem)},
 			run: inboundCall("15550001005", "800103", 30, 0)},
-		{Name: "inbound-missed-voicemail", Calls: []Call{wrong(vm(in("DID 810301 rings 301 for 4 s, then voicemail answers; the caller hangs up during the greeting (5 s), no message", "missed", "NOANSWER", "15550001006", "810301", "", "caller", "NOANSWER"), false),
-			"voicemail.message_left", wrongVMLeft)},
+		{Name: "inbound-missed-voicemail", Calls: []Call{vm(in("DID 810301 rings 301 for 4 s, then voicemail answers; the caller hangs up during the greeting (5 s), no message", "missed", "NOANSWER", "15550001006", "810301", "", "caller", "NOANSWER"), false)},
 			run: inboundCall("15550001006", "810301", 5, 0)},
-		{Name: "voicemail-message-left", Calls: []Call{wrong(vm(in("DID 810302 rings 302 for 4 s, then voicemail answers; the caller stays past the beep and leaves a message (hangs up after 25 s)", "missed", "NOANSWER", "15550001030", "810302", "", "caller", "NOANSWER"), true),
-			"voicemail.message_left", wrongVMLeft)},
+		{Name: "voicemail-message-left", Calls: []Call{vm(in("DID 810302 rings 302 for 4 s, then voicemail answers; the caller stays past the beep and leaves a message (hangs up after 25 s)", "missed", "NOANSWER", "15550001030", "810302", "", "caller", "NOANSWER"), true)},
 			run: voicemailMessage("15550001030", "810302", "302", 25)},
 		{Name: "ringgroup-answered", Calls: []Call{in("ring group 820001: 211 answers after 1 s (311 keeps ringing until then) and hangs up after 3 s", "answered", "", "15550001007", "820001", "211", "callee", "ANSWER")},
 			run: inboundCall("15550001007", "820001", 30, 0)},
@@ -148,7 +145,7 @@ func Scenarios() []Scenario {
 			"hangup.by", wrongNoSystem, "dialstatus", wrongQueueDS)},
 			run: inboundCall("15550001013", "840003", 30, 0)},
 		{Name: "queue-timeout-voicemail", Calls: []Call{wrong(vm(cc("queue sales times out after 4 s, then voicemail 500 answers; the caller hangs up during the greeting (9 s after the queue answered), no message", "timeout", "TIMEOUT", "15550001014", "840004", "", "caller", "NOANSWER", "sales"), false),
-			"dialstatus", wrongQueueDS, "voicemail.message_left", wrongVMLeft)},
+			"dialstatus", wrongQueueDS)},
 			run: inboundCall("15550001014", "840004", 9, 0)},
 		{Name: "queue-overflow-handled", Calls: []Call{cc("queue sales times out after 4 s, then queue overflow: agent 232 answers and hangs up after 3 s", "handled", "", "15550001015", "840005", "232", "callee", "ANSWER", "sales", "overflow")},
 			run: inboundCall("15550001015", "840005", 30, 0)},
