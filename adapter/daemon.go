@@ -193,12 +193,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// outbox before it closes.
 	var backfillDone sync.WaitGroup
 	if cfg.Backfill.Enabled {
-		if d.ledger == nil && cfg.NATS.JetStream {
+		recent := newRecentCalls(cfg.Backfill.Horizon)
+		eng.emitted = recent.add
+		all := ledgers{recent}
+		if cfg.NATS.JetStream {
 			l, err := newKVLedger(nc, cfg.Mapping.PBXID, log.With("component", "backfill"))
 			if err != nil {
 				return err
 			}
-			d.ledger = l
+			all = append(all, l)
+		}
+		if d.ledger == nil {
+			d.ledger = all
 		}
 		run, closeStore := d.backfillRunner(ob, log)
 		defer closeStore()
