@@ -328,6 +328,33 @@ func (m *Machine) onTransfer(c *channel, e *Event) []CallStatus {
 	return nil
 }
 
+// featureApps are the PBX applications an internal user reaches with a
+// feature code and no dial: such a call is the user's session with the
+// PBX (outbound, internal), not a call that failed to connect. A pickup or
+// a parked-call retrieval joins the call it takes, and is that call's.
+var featureApps = [...]string{"ChanSpy", "ExtenSpy", "ConfBridge", "MeetMe", "VoiceMailMain", "Directory", "DISA", "Pickup", "PickupChan", "ParkedCall"}
+
+// noteFeature remembers the first feature application the caller's side
+// of the call ran.
+func (cl *call) noteFeature(c *channel, app string) {
+	if cl.feature != 0 || c.peer {
+		return
+	}
+	for i, f := range featureApps {
+		if strings.EqualFold(f, app) {
+			cl.feature = uint8(i + 1)
+			return
+		}
+	}
+}
+
+func (cl *call) featureApp() string {
+	if cl.feature == 0 || int(cl.feature) > len(featureApps) {
+		return ""
+	}
+	return featureApps[cl.feature-1]
+}
+
 // noteEnd: the first report that the leg stopped ringing.
 func (l *leg) noteEnd(t time.Time) {
 	if s := stampOf(t); l.end.IsZero() || (s != 0 && s < l.end) {
@@ -404,6 +431,7 @@ func (m *Machine) onApp(c *channel, e *Event, r ref) []CallStatus {
 }
 
 func (m *Machine) appRun(c *channel, e Event, r ref) {
+	c.call.noteFeature(c, e.Name)
 	switch strings.ToLower(e.Name) {
 	case "queue":
 		n := &c.queueApps[e.Source&3]
@@ -425,6 +453,8 @@ func (m *Machine) appRun(c *channel, e Event, r ref) {
 		if matchAny(m.cfg.VMDropMedia, media) {
 			c.call.noteVMDrop(keep(media), r)
 		}
+	case "pickup", "pickupchan":
+		c.picker = true
 	case "stasis":
 		app, _, _ := strings.Cut(e.Value, ",")
 		if matchAny(m.cfg.VMDropStasisApps, e.Value) || matchAny(m.cfg.VMDropStasisApps, app) {

@@ -193,6 +193,9 @@ func (f *facts) findDirection(cfg Config, cl *call) {
 	case matchAny(cfg.TrunkChannels, f.origin.name):
 		f.dir, f.dirRule = DirInbound, "trunk"
 	}
+	if f.dir == DirOutbound && f.dirRule != "variable" && len(cl.legs) == 0 && cl.feature != 0 {
+		f.dir = DirInternal // a feature code: the user and the PBX
+	}
 	if f.dir == DirOutbound && f.dirRule != "variable" && len(cl.legs) > 0 &&
 		!slices.ContainsFunc(cl.legs, func(l *leg) bool { return matchAny(cfg.TrunkChannels, l.peer.name) }) {
 		f.dir = DirInternal
@@ -435,7 +438,13 @@ func (f *facts) timings(st *CallStatus) {
 }
 
 func channelParty(c *channel) *Party {
-	return &Party{Number: resource(c.name), Channel: c.name, Endpoint: endpoint(c.name)}
+	p := &Party{Number: resource(c.name), Channel: c.name, Endpoint: endpoint(c.name)}
+	if c.picker && c.callerNum != "" {
+		// A pickup: the channel runs the feature code (*8), its caller
+		// is the user who took the call.
+		p.Number, p.Name = c.callerNum, c.callerName
+	}
+	return p
 }
 
 func timePtr(t time.Time) *time.Time {

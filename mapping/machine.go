@@ -101,6 +101,7 @@ type channel struct {
 	seenBy, goneBy srcMask
 	peer           bool     // dialed by a channel of the call, or a queue member leg
 	transferer     bool     // left its call to others by a transfer
+	picker         bool     // ran Pickup/PickupChan: answered a call that rang elsewhere
 	snapshot       bool     // joined late: first seen in a snapshot
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
 	dirCtx         uint8    // 1+index into inbound_contexts then internal_contexts; 0: none
@@ -164,6 +165,9 @@ type call struct {
 
 	done bool
 	gap  bool
+	// feature: 1+index into featureApps of the PBX application the
+	// caller's side ran first, 0 for none.
+	feature uint8
 }
 
 // New returns an engine with the given rules; call Validate first.
@@ -394,6 +398,9 @@ func (a *call) absorb(b *call) {
 		a.vm = b.vm
 	}
 	a.gap = a.gap || b.gap
+	if a.feature == 0 {
+		a.feature = b.feature
+	}
 	if a.transfer == "" {
 		a.transfer = b.transfer
 	}

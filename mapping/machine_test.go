@@ -105,6 +105,27 @@ func TestRules(t *testing.T) {
 			},
 			want: CallStatus{Category: Inbound, Status: Missed, Reason: "NOANSWER", Voicemail: &Voicemail{Box: "101@default", Reached: true}},
 		},
+		"a feature code that dials nobody is the user's session with the PBX": {
+			build: func(s *script) {
+				a := s.ch("1.1", "PJSIP/245-00000001", "from-internal", "*800")
+				s.created(a).app(a, "ConfBridge", "800").up(a).hangup(a, 16)
+			},
+			want: CallStatus{Category: Outbound, Status: Connected, Reason: "ConfBridge", Internal: true},
+		},
+		"a feature code the PBX never answered": {
+			build: func(s *script) {
+				a := s.ch("1.1", "PJSIP/245-00000001", "from-internal", "*555258")
+				s.created(a).app(a, "ChanSpy", "PJSIP/258").hangup(a, 16)
+			},
+			want: CallStatus{Category: Outbound, Status: Canceled, Reason: "ChanSpy", Internal: true},
+		},
+		"a dial with nothing to do with features is no feature call": {
+			build: func(s *script) {
+				a := s.ch("1.1", "PJSIP/245-00000001", "from-internal", "5550200")
+				s.created(a).app(a, "Dial", "PJSIP/trunk/5550200").hangup(a, 16)
+			},
+			want: CallStatus{Category: Outbound, Status: Canceled, Reason: "NODIAL"},
+		},
 		"queue timeout also emits QueueCallerAbandon": {
 			build: func(s *script) {
 				a := trunk(s)
