@@ -164,6 +164,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	pub.OnPublished = d.metrics.PublishedOK
+	pub.UserLegs = cfg.Mapping.UserLegs
 	q := newEventQueue(&d.stats, log)
 	newMachine := d.newMachine
 	if newMachine == nil {

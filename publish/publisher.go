@@ -51,6 +51,10 @@ type Publisher struct {
 	// OnPublished, when set, is told of every acknowledged status and
 	// how long its successful attempt took (the daemon's metrics).
 	OnPublished func(cs mapping.CallStatus, took time.Duration, now time.Time)
+	// UserLegs, with nats.user_legs, derives the per-user messages
+	// published before each status (mapping.Config.UserLegs); nil
+	// publishes none.
+	UserLegs func(mapping.CallStatus) []mapping.UserLeg
 
 	streamReady bool
 }
@@ -175,6 +179,9 @@ func (p *Publisher) Publish(ctx context.Context, cs mapping.CallStatus) error {
 	// as the publish's result: remember the connection's last error to
 	// tell a new refusal from an old one.
 	before := p.nc.LastError()
+	if err := p.publishUserLegs(ctx, cs, before); err != nil {
+		return err
+	}
 	if p.js == nil {
 		if err := p.nc.PublishMsg(msg); err != nil {
 			return classify(fmt.Errorf("publish %s on %s: %w", cs.CallID, msg.Subject, err))
