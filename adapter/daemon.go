@@ -165,6 +165,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	pub.OnPublished = d.metrics.PublishedOK
 	pub.UserLegs = cfg.Mapping.UserLegs
+	if d.ledger == nil {
+		// The backfill asks the publisher's KV bucket of published calls
+		// (nats.ledger) before it publishes a call again.
+		d.ledger = pub
+	}
 	q := newEventQueue(&d.stats, log)
 	newMachine := d.newMachine
 	if newMachine == nil {
@@ -189,12 +194,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// outbox before it closes.
 	var backfillDone sync.WaitGroup
 	if cfg.Backfill.Enabled {
-		if d.ledger == nil && cfg.NATS.JetStream {
+		recent := newRecentCalls(cfg.Backfill.Horizon)
+		eng.emitted = recent.add
+		all := ledgers{recent}
+		if cfg.NATS.JetStream {
 			l, err := newKVLedger(nc, cfg.Mapping.PBXID, log.With("component", "backfill"))
 			if err != nil {
 				return err
 			}
-			d.ledger = l
+			all = append(all, l)
+		}
+		if d.ledger == nil {
+			d.ledger = all
 		}
 		run, closeStore := d.backfillRunner(ob, log)
 		defer closeStore()

@@ -27,6 +27,9 @@ type engine struct {
 	// observe, when set, sees every event before the engine applies it
 	// (the backfill's gap tracker).
 	observe func(*mapping.Event)
+	// emitted, when set, hears every call id the engine finishes (the
+	// backfill skips them).
+	emitted func(callID string, at time.Time)
 }
 
 // machine is what the engine goroutine needs of *mapping.Machine (tests
@@ -124,6 +127,9 @@ func (e *engine) push(done []mapping.CallStatus) {
 	for _, cs := range done {
 		e.stats.StatusesEmitted.Add(1)
 		e.log.Debug("call finished", "call_id", cs.CallID, "category", cs.Category, "status", cs.Status, "reason", cs.Reason)
+		if e.emitted != nil {
+			e.emitted(cs.CallID, e.now())
+		}
 		e.ob.Push(cs)
 	}
 }

@@ -41,6 +41,7 @@ func (s *Stats) Counters() ops.Counters {
 		OutboxMemory:    s.Outbox.MemoryOnly.Load(),
 		Parked:          s.Outbox.Parked.Load(),
 		ParkedTotal:     s.Outbox.ParkedTotal.Load(),
+		LedgerErrors:    s.Publish.LedgerErrors.Load(),
 	}
 }
 

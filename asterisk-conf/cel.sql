@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS cel (
 	extra       text         NOT NULL DEFAULT ''
 );
 -- The backfill asks "which linkedids had activity between T1 and T2", then
--- "every row of these linkedids".
+-- "every row of these linkedids", then "every row of their channels" (a
+-- picked-up or transferred phone has rows under its own linkedid too).
 CREATE INDEX IF NOT EXISTS cel_eventtime ON cel (eventtime);
 CREATE INDEX IF NOT EXISTS cel_linkedid ON cel (linkedid);
+CREATE INDEX IF NOT EXISTS cel_uniqueid ON cel (uniqueid);

@@ -87,28 +87,25 @@ func (d *DB) local(t time.Time) time.Time {
 	return time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), l.Nanosecond(), time.UTC)
 }
 
-// Calls reads every row of the given linkedids, and of every channel that
-// had one of them: a picked-up or transferred phone's rows under its own
-// linkedid belong to the call too (the closure is followed a few rounds).
+// Calls reads every row of the channels that had one of the given
+// linkedids, so a picked-up or transferred phone's rows under its own
+// linkedid come too; linkedids first seen in those rows are followed a few
+// rounds more.
 func (d *DB) Calls(ctx context.Context, linkedids []string) ([]Record, ReadStats, error) {
 	var st ReadStats
-	seenL := map[string]bool{}
-	seenU := map[string]bool{}
+	seenL := make(map[string]bool, len(linkedids))
 	seenRow := map[int64]bool{}
 	var out []Record
 	next := linkedids
-	var uids []string
-	for round := 0; round < 4 && (len(next) > 0 || len(uids) > 0); round++ {
-		var recs []Record
-		var err error
+	for round := 0; round < 4 && len(next) > 0; round++ {
 		for _, l := range next {
 			seenL[l] = true
 		}
-		recs, err = d.query(ctx, "linkedid = any($1) or uniqueid = any($2)", next, uids, &st)
+		recs, err := d.query(ctx, next, &st)
 		if err != nil {
 			return out, st, err
 		}
-		next, uids = nil, nil
+		next = nil
 		for _, r := range recs {
 			if seenRow[r.ID] {
 				continue
@@ -118,10 +115,6 @@ func (d *DB) Calls(ctx context.Context, linkedids []string) ([]Record, ReadStats
 			if !seenL[r.LinkedID] {
 				seenL[r.LinkedID] = true
 				next = append(next, r.LinkedID)
-			}
-			if !seenU[r.UniqueID] {
-				seenU[r.UniqueID] = true
-				uids = append(uids, r.UniqueID)
 			}
 		}
 	}
@@ -139,33 +132,32 @@ var selectCols = func() string {
 	return b.String()
 }()
 
-func (d *DB) query(ctx context.Context, where string, a, b []string, st *ReadStats) ([]Record, error) {
-	rows, err := d.pool.Query(ctx, "select "+selectCols+" from "+d.table+" where "+where+" order by eventtime, id", a, b)
+func (d *DB) query(ctx context.Context, linkedids []string, st *ReadStats) ([]Record, error) {
+	// The channels of these linkedids, then all their rows: both served
+	// by the indexes of cel.sql (linkedid, uniqueid).
+	rows, err := d.pool.Query(ctx, "select "+selectCols+" from "+d.table+" where uniqueid in (select uniqueid from "+
+		d.table+" where linkedid = any($1))", linkedids)
 	if err != nil {
 		return nil, fmt.Errorf("cel: read %s: %w", d.table, err)
 	}
 	defer rows.Close()
 	var out []Record
-	vals := make([]*string, len(columns))
-	dest := make([]any, len(columns))
-	for i := range vals {
-		dest[i] = &vals[i]
+	vals := make([]string, len(columns))
+	set := make([]bool, len(columns))
+	get := func(col string) (string, bool) {
+		i := columnIndex[col]
+		return vals[i], set[i]
 	}
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return out, fmt.Errorf("cel: scan %s: %w", d.table, err)
-		}
-		rec, err := fromColumns(func(col string) (string, bool) {
-			for i, c := range columns {
-				if c == col {
-					if vals[i] == nil {
-						return "", false
-					}
-					return *vals[i], true
-				}
+		raw := rows.RawValues() // text: every column is cast ::text
+		for i := range vals {
+			if i < len(raw) && raw[i] != nil {
+				vals[i], set[i] = string(raw[i]), true
+			} else {
+				vals[i], set[i] = "", false
 			}
-			return "", false
-		}, d.loc)
+		}
+		rec, err := fromColumns(get, d.loc)
 		if err != nil {
 			st.bad(fmt.Sprintf("%s row", d.table), err)
 			continue
@@ -178,3 +170,11 @@ func (d *DB) query(ctx context.Context, where string, a, b []string, st *ReadSta
 	}
 	return out, nil
 }
+
+var columnIndex = func() map[string]int {
+	m := make(map[string]int, len(columns))
+	for i, c := range columns {
+		m[c] = i
+	}
+	return m
+}()

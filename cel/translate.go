@@ -124,6 +124,8 @@ type translator struct {
 	bridges  map[string]int    // bridge id -> members
 	known    map[string]bool   // uniqueids with CEL rows
 	half     map[string]string // Local ;1 uniqueid -> its ;2 half
+	byLinked map[string][]*run // runs by their caller's linkedid
+	vend     map[int][]*run    // runs split off, by the row they end before
 }
 
 type pending struct {
@@ -155,6 +157,7 @@ func Translate(rows []Record, lines []QueueLine, opts Options) *Result {
 		answerAt: map[string]int{}, hangup: map[string]hangup{}, lastRun: map[string]*run{},
 		legRun: map[string]*run{}, legDone: map[string]bool{}, bridges: map[string]int{},
 		known: map[string]bool{}, half: map[string]string{},
+		byLinked: map[string][]*run{}, vend: map[int][]*run{},
 	}
 	t.res.Stats.Records, t.res.Stats.QueueLines = len(rows), len(lines)
 	t.rows = slices.Clone(rows)
@@ -221,6 +224,7 @@ func (t *translator) facts() {
 					t.queue[r.UniqueID] = append(t.queue[r.UniqueID], ru)
 				}
 				t.runs[r.UniqueID] = append(t.runs[r.UniqueID], ru)
+				t.byLinked[r.LinkedID] = append(t.byLinked[r.LinkedID], ru)
 				t.lastRun[r.UniqueID] = ru
 				open[r.UniqueID+"\x00"+strings.ToLower(r.AppName)] = ru
 			}
@@ -426,16 +430,14 @@ func nonEmpty(ss ...string) []string {
 // latest run of another channel of the same linkedid that still rings.
 func (t *translator) dialer(r *Record, p int) *run {
 	var best *run
-	for uid, runs := range t.runs {
-		if uid == r.UniqueID {
+	for _, ru := range t.byLinked[r.LinkedID] {
+		if ru.caller.UniqueID == r.UniqueID {
 			continue
 		}
-		for _, ru := range runs {
-			started := ru.start < p || (ru.virtual && ru.start == p)
-			if started && (ru.end < 0 || ru.end > p) && ru.dialing && ru.caller.LinkedID == r.LinkedID {
-				if best == nil || ru.start > best.start {
-					best = ru
-				}
+		started := ru.start < p || (ru.virtual && ru.start == p)
+		if started && (ru.end < 0 || ru.end > p) && ru.dialing {
+			if best == nil || ru.start > best.start {
+				best = ru
 			}
 		}
 	}
@@ -603,6 +605,8 @@ func (t *translator) splitQueueRuns(lines []QueueLine) {
 		cur.end, cur.endsVirtually = b, true
 		t.queue[q.CallID] = append(t.queue[q.CallID], next)
 		t.runs[q.CallID] = append(t.runs[q.CallID], next)
+		t.byLinked[next.caller.LinkedID] = append(t.byLinked[next.caller.LinkedID], next)
+		t.vend[b] = append(t.vend[b], cur)
 		if t.lastRun[q.CallID] == cur {
 			t.lastRun[q.CallID] = next
 		}
@@ -611,21 +615,19 @@ func (t *translator) splitQueueRuns(lines []QueueLine) {
 	}
 }
 
-// closeVirtual ends the runs split off at row p (the legs' DialEnds), then
-// starts the runs that begin there.
+// closeVirtual ends the runs split off at row p: their legs' DialEnds.
 func (t *translator) closeVirtual(p int) {
-	for _, runs := range t.runs {
-		for _, ru := range runs {
-			if ru.endsVirtually && ru.end == p {
-				t.endLegs(ru, ru.legs, t.rows[p].EventTime, func(e mapping.Event) {
-					if e.Time.IsZero() {
-						e.Time = t.rows[p].EventTime
-					}
-					t.emit(e, t.rows[p].Label())
-				})
-				ru.dialing = false
-			}
+	for _, ru := range t.vend[p] {
+		if !ru.endsVirtually || ru.end != p {
+			continue // split again later
 		}
+		t.endLegs(ru, ru.legs, t.rows[p].EventTime, func(e mapping.Event) {
+			if e.Time.IsZero() {
+				e.Time = t.rows[p].EventTime
+			}
+			t.emit(e, t.rows[p].Label())
+		})
+		ru.dialing = false
 	}
 }
 

@@ -328,6 +328,33 @@ func (m *Machine) onTransfer(c *channel, e *Event) []CallStatus {
 	return nil
 }
 
+// featureApps are the PBX applications an internal user reaches with a
+// feature code and no dial: such a call is the user's session with the
+// PBX (outbound, internal), not a call that failed to connect. A pickup or
+// a parked-call retrieval joins the call it takes, and is that call's.
+var featureApps = [...]string{"ChanSpy", "ExtenSpy", "ConfBridge", "MeetMe", "VoiceMailMain", "Directory", "DISA", "Pickup", "PickupChan", "ParkedCall"}
+
+// noteFeature remembers the first feature application the caller's side
+// of the call ran.
+func (cl *call) noteFeature(c *channel, app string) {
+	if cl.feature != 0 || c.peer {
+		return
+	}
+	for i, f := range featureApps {
+		if strings.EqualFold(f, app) {
+			cl.feature = uint8(i + 1)
+			return
+		}
+	}
+}
+
+func (cl *call) featureApp() string {
+	if cl.feature == 0 || int(cl.feature) > len(featureApps) {
+		return ""
+	}
+	return featureApps[cl.feature-1]
+}
+
 // noteEnd: the first report that the leg stopped ringing.
 func (l *leg) noteEnd(t time.Time) {
 	if s := stampOf(t); l.end.IsZero() || (s != 0 && s < l.end) {
@@ -383,6 +410,13 @@ func (m *Machine) onVar(c *channel, e *Event, r ref) []CallStatus {
 		}
 	case e.Name == "DIALSTATUS":
 		c.call.dialStatusVar = keep(e.Value)
+	case e.Name == "VM_MESSAGEFILE" || e.Name == "VMSTATUS":
+		if vm := c.call.vm; vm != nil {
+			vm.left = vm.left || (e.Name == "VM_MESSAGEFILE" && e.Value != "")
+			if vm.end.IsZero() {
+				vm.end = stampOf(e.Time)
+			}
+		}
 	case e.Name == m.cfg.DirectionVariable && m.cfg.DirectionVariable != "":
 		c.call.dirVar = keep(strings.ToLower(strings.TrimSpace(e.Value)))
 	}
@@ -397,6 +431,7 @@ func (m *Machine) onApp(c *channel, e *Event, r ref) []CallStatus {
 }
 
 func (m *Machine) appRun(c *channel, e Event, r ref) {
+	c.call.noteFeature(c, e.Name)
 	switch strings.ToLower(e.Name) {
 	case "queue":
 		n := &c.queueApps[e.Source&3]
@@ -408,12 +443,18 @@ func (m *Machine) appRun(c *channel, e Event, r ref) {
 			c.call.addVisit(c, keep(strings.TrimSpace(q)), e.Time)
 		}
 	case "voicemail":
-		c.call.voicemail = true
+		if c.call.vm == nil {
+			box, _, _ := strings.Cut(e.Value, ",")
+			box, _, _ = strings.Cut(box, "&")
+			c.call.vm = &vmVisit{box: keep(box), start: stampOf(e.Time)}
+		}
 	case "playback", "controlplayback", "background":
 		media, _, _ := strings.Cut(e.Value, ",")
 		if matchAny(m.cfg.VMDropMedia, media) {
 			c.call.noteVMDrop(keep(media), r)
 		}
+	case "pickup", "pickupchan":
+		c.picker = true
 	case "stasis":
 		app, _, _ := strings.Cut(e.Value, ",")
 		if matchAny(m.cfg.VMDropStasisApps, e.Value) || matchAny(m.cfg.VMDropStasisApps, app) {

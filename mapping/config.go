@@ -43,6 +43,14 @@ type Config struct {
 	// TimeoutExits: QUEUESTATUS values that mean the queue ended the wait
 	// (timeout); any other exit without an agent is an abandon.
 	TimeoutExits []string `mapstructure:"timeout_exits" yaml:"timeout_exits" json:"timeout_exits"`
+	// ServiceLevel: a queue visit answered within it met the service
+	// level (Asterisk's queues.conf servicelevel); QueueServiceLevels
+	// sets it per queue as "queue=duration". ShortAbandon: an abandon
+	// within it is short (callers who gave up at once, left out of SL
+	// figures by many call centres).
+	ServiceLevel       time.Duration `mapstructure:"service_level" yaml:"service_level" json:"service_level"`
+	QueueServiceLevels []string      `mapstructure:"queue_service_levels" yaml:"queue_service_levels" json:"queue_service_levels"`
+	ShortAbandon       time.Duration `mapstructure:"short_abandon" yaml:"short_abandon" json:"short_abandon"`
 	// CallTTL: a call with no event for this long is finalized as
 	// incomplete by Sweep (its hangup was never reported).
 	CallTTL time.Duration `mapstructure:"call_ttl" yaml:"call_ttl" json:"call_ttl"`
@@ -65,6 +73,8 @@ func DefaultConfig() Config {
 		VMDropMedia:       []string{"*vm-drop*", "*vmdrop*", "*voicemail-drop*"},
 		VMDropUserEvent:   "CallStatusVMDrop",
 		TimeoutExits:      []string{"TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL"},
+		ServiceLevel:      20 * time.Second,
+		ShortAbandon:      5 * time.Second,
 		CallTTL:           4 * time.Hour,
 		ConfirmGrace:      5 * time.Second,
 		MaxCalls:          100000,
@@ -108,6 +118,17 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("mapping.timeout_exits must be upper-case QUEUESTATUS values, got %q", e))
 		}
 	}
+	if c.ServiceLevel < 0 {
+		errs = append(errs, fmt.Errorf("mapping.service_level must not be negative, got %s", c.ServiceLevel))
+	}
+	if c.ShortAbandon < 0 {
+		errs = append(errs, fmt.Errorf("mapping.short_abandon must not be negative, got %s", c.ShortAbandon))
+	}
+	for i, q := range c.QueueServiceLevels {
+		if _, _, err := parseQueueSL(q); err != nil {
+			errs = append(errs, fmt.Errorf("mapping.queue_service_levels[%d]: %w", i, err))
+		}
+	}
 	if c.CallTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("mapping.call_ttl must be at least 1m, got %s", c.CallTTL))
 	}
@@ -118,6 +139,30 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("mapping.max_calls must be at least 1, got %d", c.MaxCalls))
 	}
 	return errors.Join(errs...)
+}
+
+// parseQueueSL reads "queue=duration".
+func parseQueueSL(s string) (string, time.Duration, error) {
+	q, d, ok := strings.Cut(s, "=")
+	q = strings.TrimSpace(q)
+	if !ok || q == "" {
+		return "", 0, fmt.Errorf("must be queue=duration such as support=30s, got %q", s)
+	}
+	sl, err := time.ParseDuration(strings.TrimSpace(d))
+	if err != nil || sl < 0 {
+		return "", 0, fmt.Errorf("must be queue=duration such as support=30s, got %q", s)
+	}
+	return q, sl, nil
+}
+
+// serviceLevel is queue's service level: its own, else the default.
+func (c *Config) serviceLevel(queue string) time.Duration {
+	for _, s := range c.QueueServiceLevels {
+		if q, sl, err := parseQueueSL(s); err == nil && q == queue {
+			return sl
+		}
+	}
+	return c.ServiceLevel
 }
 
 // glob matches s against a pattern where * matches any run of characters

@@ -79,10 +79,10 @@ func (m *Machine) decide(cl *call) CallStatus {
 		Start:       cl.start,
 		Direction:   f.dir,
 		Internal:    f.dir == DirInternal,
-		Voicemail:   cl.voicemail,
 		Transferred: cl.transfer,
 	}
 	st.DialStatus = f.dialStatus()
+	st.Voicemail = f.voicemail()
 	f.channels(&st)
 	f.legOutcomes(&st)
 	f.visitRecords(&st)
@@ -193,6 +193,9 @@ func (f *facts) findDirection(cfg Config, cl *call) {
 	case matchAny(cfg.TrunkChannels, f.origin.name):
 		f.dir, f.dirRule = DirInbound, "trunk"
 	}
+	if f.dir == DirOutbound && f.dirRule != "variable" && len(cl.legs) == 0 && cl.feature != 0 {
+		f.dir = DirInternal // a feature code: the user and the PBX
+	}
 	if f.dir == DirOutbound && f.dirRule != "variable" && len(cl.legs) > 0 &&
 		!slices.ContainsFunc(cl.legs, func(l *leg) bool { return matchAny(cfg.TrunkChannels, l.peer.name) }) {
 		f.dir = DirInternal
@@ -248,6 +251,25 @@ func (f *facts) lastVisit() *visit {
 		return nil
 	}
 	return f.visits[len(f.visits)-1]
+}
+
+// voicemail: the box the caller reached, whether a message was saved
+// (VM_MESSAGEFILE), and the time in the box, greeting included (to the
+// application's end, else the caller's hangup).
+func (f *facts) voicemail() *Voicemail {
+	vm := f.cl.vm
+	if vm == nil {
+		return nil
+	}
+	end := vm.end
+	if end.IsZero() {
+		end = f.origin.goneAt
+	}
+	v := &Voicemail{Box: vm.box, Reached: true, MessageLeft: vm.left}
+	if !end.IsZero() && !vm.start.IsZero() {
+		v.Seconds = seconds(end.Time().Sub(vm.start.Time()))
+	}
+	return v
 }
 
 // dialStatus: the answered leg's DIALSTATUS (a queue's losing members end
@@ -307,12 +329,24 @@ func (f *facts) visitRecords(st *CallStatus) {
 			qv.Agent = v.agent.name
 		}
 		qv.WaitSeconds = seconds(end.Sub(v.start))
+		f.serviceLevel(&qv, v)
 		st.WaitSeconds += qv.WaitSeconds
 		st.Queues = append(st.Queues, qv)
 	}
 	if v := f.lastVisit(); v != nil {
 		st.QueueStatus = v.status
 	}
+}
+
+// serviceLevel measures a visit against its queue's service level.
+func (f *facts) serviceLevel(qv *QueueVisit, v *visit) {
+	sl := f.cfg.serviceLevel(v.queue)
+	wait := time.Duration(qv.WaitSeconds * float64(time.Second))
+	abandoned := v.agent == nil && !contains(f.cfg.TimeoutExits, v.status)
+	qv.ServiceLevel = sl.Seconds()
+	qv.AnsweredWithinSL = v.agent != nil && wait <= sl
+	qv.AbandonedWithinSL = abandoned && wait <= sl
+	qv.ShortAbandon = abandoned && wait <= f.cfg.ShortAbandon
 }
 
 // findIVR: the PBX answered an inbound caller before ringing any phone (an
@@ -404,7 +438,13 @@ func (f *facts) timings(st *CallStatus) {
 }
 
 func channelParty(c *channel) *Party {
-	return &Party{Number: resource(c.name), Channel: c.name, Endpoint: endpoint(c.name)}
+	p := &Party{Number: resource(c.name), Channel: c.name, Endpoint: endpoint(c.name)}
+	if c.picker && c.callerNum != "" {
+		// A pickup: the channel runs the feature code (*8), its caller
+		// is the user who took the call.
+		p.Number, p.Name = c.callerNum, c.callerName
+	}
+	return p
 }
 
 func timePtr(t time.Time) *time.Time {

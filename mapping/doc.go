@@ -46,7 +46,11 @@
 // then the first rule of the call's category whose predicate holds, from
 // the table in rules.go: {id, category, status, predicate, reason,
 // evidence}. The category is callcenter when the call visited a queue,
-// else inbound or outbound by direction. The rule ids are exported
+// else inbound or outbound by direction. An internal user's feature code
+// that dials nobody (ChanSpy, ConfBridge, VoiceMailMain...) is that user's
+// session with the PBX: outbound, internal, connected when the PBX
+// answered, the reason naming the application; a pickup or a parked-call
+// retrieval joins the call it takes. The rule ids are exported
 // constants, cited in every status's evidence and listed in the README,
 // which a test keeps in step with the table.
 //

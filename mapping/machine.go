@@ -101,6 +101,7 @@ type channel struct {
 	seenBy, goneBy srcMask
 	peer           bool     // dialed by a channel of the call, or a queue member leg
 	transferer     bool     // left its call to others by a transfer
+	picker         bool     // ran Pickup/PickupChan: answered a call that rang elsewhere
 	snapshot       bool     // joined late: first seen in a snapshot
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
 	dirCtx         uint8    // 1+index into inbound_contexts then internal_contexts; 0: none
@@ -157,13 +158,16 @@ type call struct {
 	origRef       ref
 	dialStatusVar string
 	dirVar        string
+	vm            *vmVisit // nil until the call reaches a voicemail box
 	vmdrop        string
 	vmdropRef     ref
 	transfer      string
 
-	done      bool
-	voicemail bool
-	gap       bool
+	done bool
+	gap  bool
+	// feature: 1+index into featureApps of the PBX application the
+	// caller's side ran first, 0 for none.
+	feature uint8
 }
 
 // New returns an engine with the given rules; call Validate first.
@@ -390,8 +394,13 @@ func (a *call) absorb(b *call) {
 	if a.vmdrop == "" {
 		a.vmdrop, a.vmdropRef = b.vmdrop, b.vmdropRef
 	}
-	a.voicemail = a.voicemail || b.voicemail
+	if a.vm == nil {
+		a.vm = b.vm
+	}
 	a.gap = a.gap || b.gap
+	if a.feature == 0 {
+		a.feature = b.feature
+	}
 	if a.transfer == "" {
 		a.transfer = b.transfer
 	}
@@ -508,6 +517,14 @@ func (m *Machine) noteHangup(c *channel, t time.Time) {
 	if s := stampOf(t); c.hungAt.IsZero() || (s != 0 && s < c.hungAt) {
 		c.hungAt, c.hungOrder = s, uint32(m.stats.Events)
 	}
+}
+
+// vmVisit is the caller's stay in a voicemail box: kept apart, as few
+// calls reach one.
+type vmVisit struct {
+	box        string
+	start, end stamp
+	left       bool // a message was saved (VM_MESSAGEFILE)
 }
 
 // vmdropAppPrefix marks a drop inferred from the Stasis application that

@@ -103,7 +103,28 @@ func TestRules(t *testing.T) {
 				a, b := trunk(s), phone(s, "1.2", "101")
 				s.created(a).created(b).dial(a, b).dialEnd(a, b, "NOANSWER").hangup(b, 19).app(a, "VoiceMail", "101@default").up(a).hangup(a, 16)
 			},
-			want: CallStatus{Category: Inbound, Status: Missed, Reason: "NOANSWER", Voicemail: true},
+			want: CallStatus{Category: Inbound, Status: Missed, Reason: "NOANSWER", Voicemail: &Voicemail{Box: "101@default", Reached: true}},
+		},
+		"a feature code that dials nobody is the user's session with the PBX": {
+			build: func(s *script) {
+				a := s.ch("1.1", "PJSIP/245-00000001", "from-internal", "*800")
+				s.created(a).app(a, "ConfBridge", "800").up(a).hangup(a, 16)
+			},
+			want: CallStatus{Category: Outbound, Status: Connected, Reason: "ConfBridge", Internal: true},
+		},
+		"a feature code the PBX never answered": {
+			build: func(s *script) {
+				a := s.ch("1.1", "PJSIP/245-00000001", "from-internal", "*555258")
+				s.created(a).app(a, "ChanSpy", "PJSIP/258").hangup(a, 16)
+			},
+			want: CallStatus{Category: Outbound, Status: Canceled, Reason: "ChanSpy", Internal: true},
+		},
+		"a dial with nothing to do with features is no feature call": {
+			build: func(s *script) {
+				a := s.ch("1.1", "PJSIP/245-00000001", "from-internal", "5550200")
+				s.created(a).app(a, "Dial", "PJSIP/trunk/5550200").hangup(a, 16)
+			},
+			want: CallStatus{Category: Outbound, Status: Canceled, Reason: "NODIAL"},
 		},
 		"queue timeout also emits QueueCallerAbandon": {
 			build: func(s *script) {
@@ -196,7 +217,8 @@ func TestRules(t *testing.T) {
 			if tc.want.QueueStatus != "" && g.QueueStatus != tc.want.QueueStatus {
 				t.Errorf("queuestatus %q, want %q", g.QueueStatus, tc.want.QueueStatus)
 			}
-			if g.Internal != tc.want.Internal || g.Voicemail != tc.want.Voicemail || g.VMDropMedia != tc.want.VMDropMedia {
+			if g.Internal != tc.want.Internal || (g.Voicemail == nil) != (tc.want.Voicemail == nil) || g.VMDropMedia != tc.want.VMDropMedia ||
+				(g.Voicemail != nil && (g.Voicemail.Box != tc.want.Voicemail.Box || g.Voicemail.MessageLeft != tc.want.Voicemail.MessageLeft)) {
 				t.Errorf("internal/voicemail/vmdrop = %v/%v/%q, want %v/%v/%q", g.Internal, g.Voicemail, g.VMDropMedia, tc.want.Internal, tc.want.Voicemail, tc.want.VMDropMedia)
 			}
 			if g.CallID != "pbx:1.1" || g.LinkedID != "1.1" {

@@ -33,6 +33,8 @@ const (
 	RuleVoicemailDroppedMedia RuleID = "outbound.voicemail_dropped.media"
 	RuleConnectedFarAnswer    RuleID = "outbound.connected.far_answer"
 	RuleCanceledNoFarAnswer   RuleID = "outbound.canceled.no_far_answer"
+	RuleConnectedFeatureApp   RuleID = "outbound.connected.feature_app"
+	RuleCanceledFeatureApp    RuleID = "outbound.canceled.feature_app"
 )
 
 // rule is one line of the status table: within its category, the first
@@ -94,6 +96,14 @@ var rules = []rule{
 		func(f *facts) bool { return f.answered != nil },
 		word("ANSWER"),
 		answerRef},
+	{RuleConnectedFeatureApp, Outbound, Connected,
+		func(f *facts) bool { return f.featureCall() && f.originUp() },
+		featureReason,
+		noRefs},
+	{RuleCanceledFeatureApp, Outbound, Canceled,
+		func(f *facts) bool { return f.featureCall() },
+		featureReason,
+		noRefs},
 	{RuleCanceledNoFarAnswer, Outbound, Canceled,
 		always,
 		missedReason,
@@ -107,6 +117,25 @@ func word(w string) func(*facts) string {
 }
 
 func queueStatus(f *facts) string { return f.lastVisit().status }
+
+func noRefs(*facts) []ref { return nil }
+
+// featureReason names the application, as Asterisk does (ChanSpy).
+func featureReason(f *facts) string { return f.cl.featureApp() }
+
+// featureCall: the caller's side ran a feature application and dialed
+// nobody.
+func (f *facts) featureCall() bool { return f.cl.feature != 0 && len(f.legList) == 0 }
+
+// originUp: the PBX answered the caller's side.
+func (f *facts) originUp() bool {
+	for _, c := range f.chans {
+		if !f.peers[c] && !c.up.IsZero() {
+			return true
+		}
+	}
+	return false
+}
 
 func answerRef(f *facts) []ref { return []ref{f.answered.ref} }
 
@@ -123,7 +152,7 @@ func missedReason(f *facts) string {
 	case cl.origStatus != "":
 		// A click-to-call whose first leg (the user's phone) never answered.
 		return cl.origStatus
-	case cl.voicemail:
+	case cl.vm != nil:
 		return "VOICEMAIL"
 	case f.ivr:
 		return "IVR"

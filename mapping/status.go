@@ -4,7 +4,7 @@ import "time"
 
 // SchemaVersion is the version of the CallStatus JSON document (see
 // schema/callstatus.schema.json). Bump it on any incompatible change.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Category is the seed's grouping of calls.
 type Category string
@@ -83,6 +83,24 @@ type QueueVisit struct {
 	Abandoned   bool       `json:"abandon_event,omitempty"`
 	Agent       string     `json:"agent,omitempty"`
 	WaitSeconds float64    `json:"wait_seconds"`
+	// ServiceLevel is the queue's service level (seconds) the visit was
+	// measured against; AnsweredWithinSL: an agent connected within it;
+	// AbandonedWithinSL: the caller left (not a timeout) within it;
+	// ShortAbandon: the caller left within mapping.short_abandon. SL1
+	// and SL2 follow from the stream.
+	ServiceLevel      float64 `json:"service_level"`
+	AnsweredWithinSL  bool    `json:"answered_within_sl"`
+	AbandonedWithinSL bool    `json:"abandoned_within_sl"`
+	ShortAbandon      bool    `json:"short_abandon,omitempty"`
+}
+
+// Voicemail is the caller's stay in a voicemail box, from what Asterisk
+// reports: VoiceMail() ran, VM_MESSAGEFILE (a message was saved).
+type Voicemail struct {
+	Box         string  `json:"box,omitempty"` // mailbox@context as the dialplan named it
+	Reached     bool    `json:"reached"`
+	MessageLeft bool    `json:"message_left"`
+	Seconds     float64 `json:"seconds"` // in the box, greeting included
 }
 
 // Hangup is the cause of the call's end, from the origin channel.
@@ -132,11 +150,11 @@ type CallStatus struct {
 	WaitSeconds float64    `json:"wait_seconds"`
 	TalkSeconds float64    `json:"talk_seconds"`
 
-	Voicemail   bool     `json:"voicemail,omitempty"` // the call ended in a voicemail box
-	IVR         bool     `json:"ivr,omitempty"`       // the PBX answered before any phone
-	VMDropMedia string   `json:"vmdrop_media,omitempty"`
-	Transferred string   `json:"transferred,omitempty"` // blind or attended
-	Channels    []string `json:"channels"`
+	Voicemail   *Voicemail `json:"voicemail,omitempty"` // the caller reached a voicemail box
+	IVR         bool       `json:"ivr,omitempty"`       // the PBX answered before any phone
+	VMDropMedia string     `json:"vmdrop_media,omitempty"`
+	Transferred string     `json:"transferred,omitempty"` // blind or attended
+	Channels    []string   `json:"channels"`
 	// UniqueIDs are the Asterisk Uniqueids of Channels, in the same order:
 	// a screen pop that knows any channel of the call finds it by them.
 	UniqueIDs  []string `json:"uniqueids"`

@@ -102,6 +102,7 @@ type Counters struct {
 	OutboxMemory    int64  // statuses the disk refused, held in memory only
 	Parked          int64  // statuses parked in the dead letter now
 	ParkedTotal     uint64 // statuses ever parked by this process
+	LedgerErrors    uint64 // ledger (KV bucket) writes that failed
 }
 
 // NewMetrics registers the daemon's metrics, plus the Go runtime and
@@ -281,7 +282,7 @@ type metricsCollector Metrics
 type collectorDescs struct {
 	active, engine, queue, queueMax, dropped, emitted, outbox, outboxMax,
 	pubErrors, statDropped, wire, wireIgnored, sourceDowns,
-	outboxErrors, outboxMemory, parked, parkedTotal *prometheus.Desc
+	outboxErrors, outboxMemory, parked, parkedTotal, ledgerErrors *prometheus.Desc
 }
 
 func newCollectorDescs() collectorDescs {
@@ -307,12 +308,13 @@ func newCollectorDescs() collectorDescs {
 		outboxMemory: d("callstatus_outbox_memory_only", "Statuses the disk refused, held in memory only until it takes them again (lost on a crash)."),
 		parked:       d("callstatus_statuses_parked", "Statuses NATS refused for good (permission, size, missing stream), parked in the outbox's dead letter (callstatusd outbox list)."),
 		parkedTotal:  d("callstatus_statuses_parked_total", "Statuses parked in the dead letter by this process."),
+		ledgerErrors: d("callstatus_ledger_errors_total", "Writes to the KV bucket of published calls (nats.ledger) that failed; the status itself was published."),
 	}
 }
 
 func (d collectorDescs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{d.active, d.engine, d.queue, d.queueMax, d.dropped, d.emitted, d.outbox, d.outboxMax,
-		d.pubErrors, d.statDropped, d.wire, d.wireIgnored, d.sourceDowns, d.outboxErrors, d.outboxMemory, d.parked, d.parkedTotal}
+		d.pubErrors, d.statDropped, d.wire, d.wireIgnored, d.sourceDowns, d.outboxErrors, d.outboxMemory, d.parked, d.parkedTotal, d.ledgerErrors}
 }
 
 // engineCounters name the mapping.Stats fields in callstatus_engine_total.
@@ -357,6 +359,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.outboxMemory, float64(s.OutboxMemory))
 	gauge(d.parked, float64(s.Parked))
 	counter(d.parkedTotal, s.ParkedTotal)
+	counter(d.ledgerErrors, s.LedgerErrors)
 
 	c.engMu.Lock()
 	active, eng := c.active, c.engine

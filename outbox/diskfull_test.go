@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -13,13 +14,14 @@ import (
 // like a full disk: a write stores half its bytes and returns ENOSPC, a new
 // file cannot be created, fsync fails.
 type fullDisk struct {
-	full   atomic.Bool
-	writes atomic.Int64 // refused writes
+	full    atomic.Bool
+	refused atomic.Int64 // writes, fsyncs and creations refused
 }
 
 func (d *fullDisk) OpenFile(name string, flag int, perm os.FileMode) (*os.File, error) {
 	if d.full.Load() && flag&os.O_CREATE != 0 {
 		if _, err := os.Stat(name); err != nil {
+			d.refused.Add(1)
 			return nil, &os.PathError{Op: "open", Path: name, Err: syscall.ENOSPC}
 		}
 	}
@@ -28,7 +30,7 @@ func (d *fullDisk) OpenFile(name string, flag int, perm os.FileMode) (*os.File, 
 
 func (d *fullDisk) WriteAt(f *os.File, b []byte, off int64) (int, error) {
 	if d.full.Load() {
-		d.writes.Add(1)
+		d.refused.Add(1)
 		n, _ := f.WriteAt(b[:len(b)/2], off)
 		return n, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
 	}
@@ -37,6 +39,7 @@ func (d *fullDisk) WriteAt(f *os.File, b []byte, off int64) (int, error) {
 
 func (d *fullDisk) Sync(f *os.File) error {
 	if d.full.Load() {
+		d.refused.Add(1)
 		return &os.PathError{Op: "fsync", Path: f.Name(), Err: syscall.ENOSPC}
 	}
 	return f.Sync()
@@ -58,7 +61,11 @@ func TestDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob.store.segMax = 2 << 10 // a rotation (new segment) while full, too
+	rec, err := json.Marshal(sampleStatus(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob.store.segMax = int64(5 * len(rec) / 2) // two records a segment: rotations while full, too
 	for i := 0; i < 3; i++ {
 		ob.Push(sampleStatus(i))
 	}
@@ -69,8 +76,8 @@ func TestDiskFull(t *testing.T) {
 		ob.Push(sampleStatus(i))
 	}
 	ob.Pop() // status 1 acknowledged while the head cannot be written
-	if disk.writes.Load() == 0 {
-		t.Fatal("no write reached the full disk")
+	if disk.refused.Load() == 0 {
+		t.Fatal("nothing reached the full disk")
 	}
 	if got := stats.MemoryOnly.Load(); got != 4 {
 		t.Errorf("memory only = %d, want 4", got)

@@ -366,7 +366,7 @@ func (s *fileStore) appendLocked(line []byte) error {
 		if n > 0 {
 			s.torn = s.w.Truncate(s.wpos.off) != nil
 		}
-		return fmt.Errorf("outbox: write %s: %w", s.w.Name(), err)
+		return fmt.Errorf("outbox: append: %w", err) // err names the file
 	}
 	return nil
 }

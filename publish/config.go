@@ -52,6 +52,8 @@ type NATSConfig struct {
 	// max_payload, missing stream with create false) before it is parked
 	// in the outbox's dead letter and the next one goes.
 	ParkAfter int `mapstructure:"park_after" yaml:"park_after"`
+	// Ledger is the KV bucket of published calls (JetStream only).
+	Ledger LedgerConfig `mapstructure:"ledger" yaml:"ledger"`
 
 	Embedded EmbeddedConfig `mapstructure:"embedded" yaml:"embedded"`
 }
@@ -117,6 +119,7 @@ func DefaultNATSConfig() NATSConfig {
 		RetryMax:       30 * time.Second,
 		FlushTimeout:   10 * time.Second,
 		ParkAfter:      3,
+		Ledger:         DefaultLedgerConfig(),
 		Embedded: EmbeddedConfig{
 			Host:   "127.0.0.1",
 			Port:   4222,
@@ -189,6 +192,11 @@ func (c NATSConfig) Validate() error {
 	}
 	if c.ParkAfter < 1 {
 		bad("nats.park_after must be at least 1, got %d", c.ParkAfter)
+	}
+	if c.JetStream {
+		if err := c.Ledger.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(c.URLs) == 0 {
 		e := c.Embedded

@@ -133,6 +133,11 @@ func TestPoisonStatusParked(t *testing.T) {
 			if i < 0 || parked[i].Attempts != 2 || !strings.Contains(parked[i].Reason, tc.reason) || parked[i].Subject == "" {
 				t.Errorf("parked %+v", parked)
 			}
+			if tc.jetstream && tc.create && (p.LedgerBucket() != nil || stats.LedgerErrors.Load() != 1) {
+				// The user may not write $KV.>: the first refused write
+				// gives the ledger up, so it slows no later status.
+				t.Errorf("ledger kept (%v) after %d refused writes", p.LedgerBucket() != nil, stats.LedgerErrors.Load())
+			}
 			if tc.parked == 1 {
 				want := []string{sampleStatus(1).CallID, sampleStatus(3).CallID}
 				eventually(t, 5*time.Second, "the two good statuses", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -55,6 +56,11 @@ type Publisher struct {
 	// published before each status (mapping.Config.UserLegs); nil
 	// publishes none.
 	UserLegs func(mapping.CallStatus) []mapping.UserLeg
+	// The ledger bucket (nats.ledger), opened by Run and read by the
+	// backfill through Seen from another goroutine.
+	ledger      atomic.Pointer[Ledger]
+	ledgerOff   atomic.Bool // none: not JetStream, disabled, or refused by the server
+	ledgerTried time.Time   // the last attempt to open it (Run's goroutine only)
 
 	streamReady bool
 }
@@ -232,9 +238,14 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 	if err := p.EnsureStream(ctx); err != nil && ctx.Err() == nil {
 		p.log.Warn("stream not ready at start; retrying at the first publish", "stream", p.cfg.Stream.Name, "err", err)
 	}
+	if p.js == nil || !p.cfg.Ledger.Enabled {
+		p.ledgerOff.Store(true)
+	}
+	p.startLedger(ctx)
 	failing := ""
 	failedSince := time.Time{}
 	refusals := 0 // permanent failures of the head status in a row
+	ledgerErr := ""
 	for {
 		cs, ok, closed := ob.Peek()
 		if !ok {
@@ -252,6 +263,7 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 		err := p.Publish(ctx, cs)
 		if err == nil {
 			refusals = 0
+			p.record(ctx, cs, &ledgerErr)
 			ob.Pop()
 			p.stats.Published.Add(1)
 			if p.OnPublished != nil {
@@ -294,6 +306,83 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// startLedger opens the ledger bucket when the config asks for one and
+// none was set. Without it statuses still go out; only "status by call
+// id" and the backfill's long-gap dedupe go without.
+func (p *Publisher) startLedger(ctx context.Context) {
+	if p.ledger.Load() != nil || p.ledgerOff.Load() {
+		return
+	}
+	first := p.ledgerTried.IsZero()
+	p.ledgerTried = time.Now()
+	lctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
+	l, err := OpenLedger(lctx, p.js, p.cfg.Ledger, p.cfg.Stream.Replicas, p.cfg.Stream.Create, p.log)
+	if err != nil {
+		if first {
+			p.log.Warn("ledger unavailable; retrying while statuses are published without it", "bucket", p.cfg.Ledger.Bucket, "err", err)
+		}
+		return
+	}
+	p.ledger.Store(l)
+	p.log.Info("ledger ready", "bucket", p.cfg.Ledger.Bucket, "ttl", p.cfg.Ledger.TTL)
+}
+
+// ErrLedgerPending: the ledger bucket is not open yet (NATS unreachable
+// so far); ask again later.
+var ErrLedgerPending = errors.New("ledger bucket not open yet")
+
+// Seen says whether callID was published, from the ledger bucket: the
+// backfill's Ledger. It fails with ErrLedgerPending until the bucket is
+// open, and answers false when there is none (core NATS, disabled, or
+// refused by the server).
+func (p *Publisher) Seen(ctx context.Context, callID string) (bool, error) {
+	if l := p.ledger.Load(); l != nil {
+		return l.Seen(ctx, callID)
+	}
+	if p.ledgerOff.Load() {
+		return false, nil
+	}
+	return false, fmt.Errorf("ledger %q: %w", p.cfg.Ledger.Bucket, ErrLedgerPending)
+}
+
+// LedgerBucket is the open ledger, nil when none (yet).
+func (p *Publisher) LedgerBucket() *Ledger { return p.ledger.Load() }
+
+// record writes cs in the ledger after its ack. A failure is logged
+// (once per kind of error) and counted, never retried: the status itself
+// is out. A bucket the server does not let us write is given up at once,
+// so it cannot slow every status down by a timeout.
+func (p *Publisher) record(ctx context.Context, cs mapping.CallStatus, lastErr *string) {
+	l := p.ledger.Load()
+	if l == nil {
+		if !p.ledgerOff.Load() && time.Since(p.ledgerTried) > 10*time.Second {
+			p.startLedger(ctx)
+		}
+		return
+	}
+	before := p.nc.LastError()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
+	err := l.Put(ctx, cs)
+	if err == nil {
+		*lastErr = ""
+		return
+	}
+	p.stats.LedgerErrors.Add(1)
+	if rerr := p.refused(before, "$KV."+l.bucket+"."+LedgerKey(cs.CallID)); rerr != nil {
+		p.log.Error("ledger disabled: the server refuses writes to its bucket; statuses are published without it",
+			"bucket", l.bucket, "err", rerr)
+		p.ledger.Store(nil)
+		p.ledgerOff.Store(true)
+		return
+	}
+	if msg := errClass(err); msg != *lastErr {
+		p.log.Warn("ledger write failed; the status is published, a backfill may publish it again", "call_id", cs.CallID, "err", err)
+		*lastErr = msg
 	}
 }
 

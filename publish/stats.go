@@ -12,6 +12,8 @@ import (
 type Stats struct {
 	Published atomic.Uint64 // statuses acknowledged by NATS
 	Retries   atomic.Uint64 // failed publish attempts that were retried
+
+	LedgerErrors atomic.Uint64 // ledger writes that failed (the status was published all the same)
 }
 
 // Probe reports the client connection's own state, for /readyz.

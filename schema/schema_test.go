@@ -27,7 +27,7 @@ func full() mapping.CallStatus {
 		Queues: []mapping.QueueVisit{{Queue: "sales", Join: t0, Leave: &t1, Position: 1, QueueStatus: "CONTINUE", Abandoned: true, Agent: "PJSIP/100", WaitSeconds: 4}},
 		Legs:   []mapping.Leg{{Channel: "PJSIP/100-2", Endpoint: "PJSIP/100", Queue: "sales", Outcome: "answered", DialStatus: "ANSWER", RingStart: &t0, Answer: &t1}},
 		Start:  t0, Answer: &t1, End: t1.Add(time.Minute), RingSeconds: 4, WaitSeconds: 4, TalkSeconds: 60,
-		Voicemail: true, IVR: true, VMDropMedia: "sound:vm-drop", Transferred: "blind",
+		Voicemail: &mapping.Voicemail{Box: "100@default", Reached: true, MessageLeft: true, Seconds: 12.5}, IVR: true, VMDropMedia: "sound:vm-drop", Transferred: "blind",
 		Channels: []string{"PJSIP/trunk-1", "PJSIP/100-2"}, UniqueIDs: []string{"1.1", "1.2"}, Incomplete: true, JoinedLate: true, Inferred: "answer",
 		Evidence: mapping.Evidence{Rule: "queue.agent_connect", Events: []string{"ami#3"}},
 	}
@@ -86,7 +86,7 @@ func TestSchemaMatchesCallStatus(t *testing.T) {
 		t.Errorf("full CallStatus: %v", err)
 	}
 	// The zero-ish status the engine could emit with only required fields.
-	minimal, _ := json.Marshal(mapping.CallStatus{Schema: 1, CallID: "p:1", Category: mapping.Inbound, Status: mapping.Missed, Direction: "inbound", Channels: []string{}, UniqueIDs: []string{}})
+	minimal, _ := json.Marshal(mapping.CallStatus{Schema: mapping.SchemaVersion, CallID: "p:1", Category: mapping.Inbound, Status: mapping.Missed, Direction: "inbound", Channels: []string{}, UniqueIDs: []string{}})
 	if err := s.Validate(minimal); err != nil {
 		t.Errorf("minimal CallStatus: %v", err)
 	}
@@ -107,7 +107,7 @@ func TestValidateRejects(t *testing.T) {
 		"unknown key":       {func(m map[string]any) { m["extra"] = 1 }, `property "extra" not in schema`},
 		"missing call_id":   {func(m map[string]any) { delete(m, "call_id") }, `required "call_id" missing`},
 		"bad time":          {func(m map[string]any) { m["start"] = "yesterday" }, "/start: not a date-time"},
-		"wrong schema":      {func(m map[string]any) { m["schema"] = 2 }, "/schema: must be 1"},
+		"wrong schema":      {func(m map[string]any) { m["schema"] = 1 }, "/schema: must be 2"},
 		"negative talk":     {func(m map[string]any) { m["talk_seconds"] = -1 }, "below minimum"},
 		"empty leg outcome": {func(m map[string]any) { m["legs"].([]any)[0].(map[string]any)["outcome"] = "" }, "/legs/0/outcome: shorter than 1"},
 	}

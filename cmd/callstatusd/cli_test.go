@@ -21,6 +21,7 @@ func TestEachCommandShowsItsOwnFlags(t *testing.T) {
 		"recents":        {"--config", "--server", "--last", "--outcome", "--json", "--timeout"},
 		"outbox list":    {"--config", "--data-dir", "--json"},
 		"outbox requeue": {"--config", "--data-dir"},
+		"get":            {"--config", "--server"},
 	}
 	flag := regexp.MustCompile(`(?m)^\s+(?:-\w, )?(--[a-z-]+)`)
 	for name, want := range tests {

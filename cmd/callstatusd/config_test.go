@@ -33,6 +33,7 @@ func TestConfigCheckRejects(t *testing.T) {
 		"list-is-a-value.yaml":            `list-is-a-value.yaml:3:9: nats.urls must be a list such as [a, b], got "nats://nats:4222"`,
 		"not-yaml.yaml":                   `not-yaml.yaml:1: did not find expected ',' or ']'`,
 		"confirm-grace-no-unit.yaml":      `confirm-grace-no-unit.yaml:3:18: mapping.confirm_grace needs a unit: write 5s (or 5ms, 5m), got 5`,
+		"queue-service-level.yaml":        `queue-service-level.yaml:3:39: mapping.queue_service_levels[1]: must be queue=duration such as support=30s, got "sales"`,
 		"duplicates-no-unit.yaml":         `duplicates-no-unit.yaml:4:17: nats.stream.duplicates needs a unit: write 120s (or 120ms, 120m), got 120`,
 		"sweep-interval-no-unit.yaml":     `sweep-interval-no-unit.yaml:3:19: engine.sweep_interval needs a unit: write 5s (or 5ms, 5m), got 5`,
 		"duration-quoted-number.yaml":     `duration-quoted-number.yaml:3:13: mapping.call_ttl needs a unit: write 90s (or 90ms, 90m), got 90`,

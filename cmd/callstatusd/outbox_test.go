@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"github.com/callstatus/callstatus/adapter"
 	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/outbox"
+	"github.com/callstatus/callstatus/publish"
 )
 
 // outbox list shows what the daemon parked; outbox requeue puts it back
@@ -80,5 +83,48 @@ func TestOutboxListRequeue(t *testing.T) {
 	}
 	if ob.Parked() != 1 {
 		t.Fatalf("%d parked after reopening", ob.Parked())
+	}
+}
+
+// callstatusd get prints a published call's status from the ledger
+// bucket, by call id or by Linkedid alone, and says when it has none.
+func TestGet(t *testing.T) {
+	e, err := publish.StartEmbedded(publish.EmbeddedConfig{Host: "127.0.0.1", Port: -1, Listen: true, StoreDir: t.TempDir()}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown()
+	cfg := publish.DefaultNATSConfig()
+	nc, err := e.Connect(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	p, err := publish.New(nc, cfg, "pbx1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob := outbox.New(nil)
+	ob.Push(mapping.CallStatus{Schema: 1, CallID: "pbx1:1764064800.12", LinkedID: "1764064800.12", PBX: "pbx1",
+		Category: mapping.Inbound, Status: mapping.Missed, Reason: "NOANSWER"})
+	ob.Close()
+	if err := p.Run(context.Background(), ob); err != nil {
+		t.Fatal(err)
+	}
+	url := e.Server.ClientURL()
+	t.Setenv("CALLSTATUS_MAPPING_PBX_ID", "pbx1") // a bare Linkedid is of mapping.pbx_id
+	for _, id := range []string{"pbx1:1764064800.12", "1764064800.12"} {
+		out, _, err := runArgs(t, "get", "--server", url, id)
+		if err != nil {
+			t.Fatalf("get %s: %v", id, err)
+		}
+		var cs mapping.CallStatus
+		if err := json.Unmarshal([]byte(out), &cs); err != nil || cs.CallID != "pbx1:1764064800.12" || cs.Status != mapping.Missed {
+			t.Fatalf("get %s printed %q (%v)", id, out, err)
+		}
+	}
+	_, _, err = runArgs(t, "get", "--server", url, "pbx1:1.1")
+	if err == nil || !strings.Contains(err.Error(), "get: no status for pbx1:1.1 in CALLSTATUS_CALLS (key pbx1.1.1)") {
+		t.Fatalf("get of an unknown call: %v", err)
 	}
 }

@@ -20,6 +20,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(runCmd(stderr), configCmd(stdout), replayCmd(stdout, stderr), tailCmd(stdout), recentsCmd(stdout), outboxCmd(stdout),
-		backfillCmd(stdout, stderr))
+		backfillCmd(stdout, stderr), getCmd(stdout))
 	return root.ExecuteContext(ctx)
 }
