@@ -66,9 +66,13 @@ unit: ## unit, golden and fuzz-seed tests (no Docker)
 # each already runs its scenarios concurrently, and two at once on 2 cores
 # only add load to tests that place real calls in real time.
 DOCKER_PKGS := ./lab ./integration
-test: asterisk-image ## the whole suite: unit + integration against real Asterisk and embedded NATS
+# The packages with goroutines of their own, or that every status passes
+# through, run under the race detector (about a minute more on 2 cores).
+RACE_PKGS := ./adapter ./ami ./ari ./mapping
+test: asterisk-image ## the whole suite: unit (-race where it counts) + integration against real Asterisk and embedded NATS
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /lab$$ -e /integration$$)
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /lab$$ -e /integration$$ $(foreach p,$(RACE_PKGS),-e /$(notdir $(p))$$))
 	$(GO) test -count=1 -timeout 20m -p 1 $(DOCKER_PKGS)
 
 # Benchmarks (issue 6): engine, AMI ingest against goami and goami2 (bench/peers

@@ -252,6 +252,9 @@ func (c Config) Validate() error {
 	if err := c.Backfill.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Backfill.Enabled && c.NATS.Ledger.Enabled && c.NATS.Ledger.TTL < c.Backfill.Horizon {
+		errs = append(errs, fmt.Errorf("nats.ledger.ttl (%s) must be at least backfill.horizon (%s): a backfilled call older than the ledger would be published again", c.NATS.Ledger.TTL, c.Backfill.Horizon))
+	}
 	if c.Backfill.Enabled && c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir must be set when backfill.enabled (it keeps the last event time)"))
 	}

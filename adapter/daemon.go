@@ -195,16 +195,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if cfg.Backfill.Enabled {
 		recent := newRecentCalls(cfg.Backfill.Horizon)
 		eng.emitted = recent.add
-		all := ledgers{recent}
-		if cfg.NATS.JetStream {
-			l, err := newKVLedger(nc, cfg.Mapping.PBXID, log.With("component", "backfill"))
-			if err != nil {
-				return err
-			}
-			all = append(all, l)
-		}
+		// This run's own calls, then the ledger bucket of every run
+		// (nats.ledger): a call published hours ago is not sent again.
 		if d.ledger == nil {
-			d.ledger = all
+			d.ledger = ledgers{recent, pub}
 		}
 		run, closeStore := d.backfillRunner(ob, log)
 		defer closeStore()
@@ -403,3 +397,7 @@ func (d *Daemon) backfillRunner(ob *outbox.Outbox, log *slog.Logger) (*backfill.
 	d.backfill = run
 	return run, store.Close
 }
+
+// Backfill is the backfill runner (nil when backfill.enabled is off or
+// before Run).
+func (d *Daemon) Backfill() *backfill.Runner { return d.backfill }

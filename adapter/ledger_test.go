@@ -2,42 +2,23 @@ package adapter
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
-func TestKVLedger(t *testing.T) {
-	port := freePort(t)
-	startNATS(t, port, t.TempDir())
-	nc, err := nats.Connect("nats://127.0.0.1:" + strconv.Itoa(port))
-	if err != nil {
-		t.Fatal(err)
+func TestRecentCallsForget(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	r := newRecentCalls(time.Hour)
+	r.add("pbx:old", t0)
+	for i := range 4095 {
+		r.add("pbx:"+time.Duration(i).String(), t0.Add(2*time.Hour))
 	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	l, err := newKVLedger(nc, "pbx1", testLog(t))
-	if err != nil {
-		t.Fatal(err)
+	ls := ledgers{r}
+	ctx := context.Background()
+	if seen, _ := ls.Seen(ctx, "pbx:old"); seen {
+		t.Error("a call older than keep is still remembered")
 	}
-	if seen, err := l.Seen(ctx, "pbx1:lab-1.0"); seen || err != nil {
-		t.Fatalf("no bucket: seen=%v err=%v, want false, nil", seen, err)
-	}
-	js, _ := jetstream.New(nc)
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LedgerBucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Put(ctx, "pbx1.lab-1.0", []byte("{}")); err != nil {
-		t.Fatal(err)
-	}
-	for id, want := range map[string]bool{"pbx1:lab-1.0": true, "pbx1:lab-1.1": false} {
-		if seen, err := l.Seen(ctx, id); seen != want || err != nil {
-			t.Errorf("Seen(%s) = %v, %v; want %v", id, seen, err, want)
-		}
+	if seen, _ := ls.Seen(ctx, "pbx:1ns"); !seen {
+		t.Error("a recent call is forgotten")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callstatus/callstatus/backfill"
 	"github.com/callstatus/callstatus/lab"
 )
 
@@ -15,8 +16,10 @@ import (
 // daemon starts again. Its backfill reads the gap's CEL rows from the lab's
 // PostgreSQL and its queue_log, and every one of those calls is published
 // exactly once, backfilled, with its scenario's status. The call the first
-// run saw live is not published again, and a daemon up throughout
-// publishes nothing twice.
+// run saw live falls inside the gap too (the state file is set back, as
+// after a restart long past the dedupe window, which is cut to 1 s here):
+// the ledger bucket, not the stream's dedupe, keeps it from going out
+// again. A daemon up throughout publishes nothing twice.
 func TestBackfillAfterDaemonDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration: needs Docker")
@@ -39,9 +42,11 @@ func TestBackfillAfterDaemonDown(t *testing.T) {
 	cfg.Backfill.QueueLog = qlog
 	cfg.Backfill.Settle = time.Second
 	cfg.Backfill.RetryMax = time.Second
+	cfg.NATS.Stream.Duplicates = time.Second
 
 	d1 := startRunning(t, cfg)
 	d1.sourcesUp(t, 2)
+	before := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	drv := newDriver(ctx, t, ast)
@@ -80,6 +85,11 @@ func TestBackfillAfterDaemonDown(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Longer ago than the dedupe window, and before the live call.
+	time.Sleep(2 * cfg.NATS.Stream.Duplicates)
+	if err := backfill.SaveState(cfg.DataDir, before); err != nil {
+		t.Fatal(err)
+	}
 	d2 := startRunning(t, cfg)
 	d2.sourcesUp(t, 2)
 	box2 := subscribeAll(t, url)
@@ -107,6 +117,9 @@ func TestBackfillAfterDaemonDown(t *testing.T) {
 		t.Errorf("the live call is marked backfilled: %s", describe(cs))
 	}
 	onceEach(t, append(first, last...))
+	if st := d2.d.Backfill().Stats(); st.InLedger != 1 {
+		t.Errorf("backfill found %d calls in the ledger, want 1 (the live call of the first run): %+v", st.InLedger, st)
+	}
 	for _, p := range d2.d.Health().Readiness().Degraded {
 		t.Errorf("readiness degraded after the backfill: %s", p)
 	}
