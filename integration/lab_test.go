@@ -16,6 +16,7 @@ import (
 
 	"github.com/callstatus/callstatus/adapter"
 	"github.com/callstatus/callstatus/lab"
+	"github.com/callstatus/callstatus/lab/answerkey"
 	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/schema"
 )
@@ -66,7 +67,10 @@ func describe(cs mapping.CallStatus) string {
 		cs.Category, cs.Status, cs.Reason, cs.From.Number, cs.To.Number, cs.Agent, cs.Evidence.Rule, cs.Incomplete)
 }
 
-// check pairs each expected call with one unused status and compares.
+// check pairs each expected call with one unused status and compares the
+// core of the answer key (answerkey.Core: category, status, reason,
+// direction). Fields the key lists as known_wrong are the engine's open
+// issues, checked against the recordings by the golden test, not here.
 func check(t *testing.T, scenario string, calls []lab.Call, got []mapping.CallStatus, used map[int]bool) {
 	t.Helper()
 	for _, c := range calls {
@@ -83,11 +87,35 @@ func check(t *testing.T, scenario string, calls []lab.Call, got []mapping.CallSt
 		}
 		used[idx] = true
 		cs := got[idx]
-		if string(cs.Category) != c.Category || string(cs.Status) != c.Status || (c.Reason != "" && cs.Reason != c.Reason) {
-			t.Errorf("%s: %q\n  want %s/%s reason=%q\n   got %s", scenario, c.Description, c.Category, c.Status, c.Reason, describe(cs))
+		doc, err := json.Marshal(cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.Compare(doc, answerkey.Core)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range r.Wrong {
+			t.Errorf("%s: %q: %s\n   got %s", scenario, c.Description, m, describe(cs))
 		}
 		if cs.Incomplete {
 			t.Errorf("%s: %q published as incomplete: %s", scenario, c.Description, describe(cs))
+		}
+	}
+}
+
+// checkExtras marks the statuses a scenario lists as known extras (the
+// engine's open issues) as used.
+func checkExtras(scenario lab.Scenario, got []mapping.CallStatus, used map[int]bool) {
+	for _, e := range scenario.KnownExtra {
+		for i, cs := range got {
+			if used[i] {
+				continue
+			}
+			if doc, err := json.Marshal(cs); err == nil && e.Matches(doc) {
+				used[i] = true
+				break
+			}
 		}
 	}
 }
@@ -134,7 +162,7 @@ func startRig(t *testing.T, ast *lab.Asterisk, name string, withARI bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = r.nc.Subscribe("callstatus.>", func(m *nats.Msg) {
+	_, err = r.nc.Subscribe("callstatus.*.*.*", func(m *nats.Msg) {
 		var cs mapping.CallStatus
 		if err := json.Unmarshal(m.Data, &cs); err != nil {
 			t.Errorf("%s: undecodable status: %v", name, err)
@@ -238,6 +266,9 @@ func TestLabScenariosThroughDaemon(t *testing.T) {
 		for _, s := range concurrent {
 			check(t, r.name+"/"+s.Name, r.expected(s.Calls), got, used[i])
 		}
+		for _, s := range concurrent {
+			checkExtras(s, got, used[i])
+		}
 	}
 
 	// Phase 2: SIP scenarios one at a time.
@@ -256,6 +287,7 @@ func TestLabScenariosThroughDaemon(t *testing.T) {
 		for i, r := range rigs {
 			waitFor(t, settle, r.name+": "+s.Name+" statuses", func() bool { return r.box.len() >= before[i]+len(s.Calls) })
 			check(t, r.name+"/"+s.Name, r.expected(s.Calls), r.box.snapshot(), used[i])
+			checkExtras(s, r.box.snapshot(), used[i])
 		}
 	}
 
@@ -268,18 +300,23 @@ func TestLabScenariosThroughDaemon(t *testing.T) {
 				t.Errorf("%s: unexpected status: %s", r.name, describe(cs))
 			}
 		}
-		// The stream holds exactly one message per call (dedupe by call id).
+		// The stream holds exactly one status per call (dedupe by call
+		// id); the per-user messages beside them are not counted.
 		js, _ := jetstream.New(r.nc)
 		st, err := js.Stream(ctx, "CALLSTATUS")
 		if err != nil {
 			t.Fatal(err)
 		}
-		info, err := st.Info(ctx)
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter("callstatus.*.*.*"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if int(info.State.Msgs) != len(got) {
-			t.Errorf("%s: stream holds %d messages, %d statuses were published", r.name, info.State.Msgs, len(got))
+		statuses := 0
+		for _, n := range info.State.Subjects {
+			statuses += int(n)
+		}
+		if statuses != len(got) {
+			t.Errorf("%s: stream holds %d statuses, %d were published", r.name, statuses, len(got))
 		}
 		ids := map[string]bool{}
 		for _, cs := range got {

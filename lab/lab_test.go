@@ -124,3 +124,32 @@ func TestScenarioCatalogue(t *testing.T) {
 		}
 	}
 }
+
+// Every recording's manifest holds the catalogue's answer key: the key is
+// the scenario's definition, so the two cannot drift apart (refresh with
+// `callstatus-lab manifest`), and every scenario has a recording.
+func TestManifestsMatchCatalogue(t *testing.T) {
+	dir := "../testdata/recordings"
+	for _, s := range Scenarios() {
+		path := filepath.Join(dir, s.Name+".manifest.json")
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("%s: no recording (%v)", s.Name, err)
+			continue
+		}
+		tmp := t.TempDir()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, s.Name+".manifest.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		changed, err := RefreshManifest(tmp, s.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if changed {
+			t.Errorf("%s: manifest differs from the catalogue (go run ./cmd/callstatus-lab manifest --out testdata/recordings)", s.Name)
+		}
+	}
+}

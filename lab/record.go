@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/callstatus/callstatus/lab/answerkey"
 )
 
 // RecordConfig says where the streams come from. Use the daemon's account
@@ -182,6 +184,9 @@ type Manifest struct {
 	ARIUser string `json:"ari_user"`
 	ARIApp  string `json:"ari_app"`
 	Calls   []Call `json:"calls"`
+	// KnownExtra: statuses the engine publishes today that are no call of
+	// the scenario (see answerkey.Extra).
+	KnownExtra []answerkey.Extra `json:"known_extra,omitempty"`
 }
 
 // RecordScenario waits for Asterisk to be idle, records while the scenario
@@ -224,7 +229,7 @@ func RecordScenario(ctx context.Context, d *Driver, cfg RecordConfig, dir, name,
 		desc = s.Calls[0].Description
 	}
 	m := Manifest{Scenario: s.Name, Description: desc, Asterisk: version, AMIUser: cfg.AMIUser,
-		ARIUser: cfg.ARIUser, ARIApp: cfg.App, Calls: s.Calls}
+		ARIUser: cfg.ARIUser, ARIApp: cfg.App, Calls: s.Calls, KnownExtra: s.KnownExtra}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

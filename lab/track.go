@@ -15,7 +15,8 @@ import (
 type tracker struct {
 	mu      sync.Mutex
 	watches []*watch
-	changed chan struct{} // closed and replaced on every change
+	mwi     map[string]int // MessageWaiting events seen per mailbox
+	changed chan struct{}  // closed and replaced on every change
 }
 
 // watch is one call: it starts with the first channel whose name has the
@@ -30,21 +31,48 @@ type watch struct {
 
 // chanState is what the watch knows of one of its channels.
 type chanState struct {
-	Name     string
-	UniqueID string
-	State    string // ChannelStateDesc: Down, Ring, Ringing, Up...
-	Bridge   string // BridgeUniqueid while in a bridge
-	Parked   bool   // between ParkedCall and UnParkedCall/ParkedCallGiveUp/ParkedCallTimeOut
-	Gone     bool
+	Name      string
+	UniqueID  string
+	State     string // ChannelStateDesc: Down, Ring, Ringing, Up...
+	Bridge    string // BridgeUniqueid while in a bridge
+	Parked    bool   // between ParkedCall and UnParkedCall/ParkedCallGiveUp/ParkedCallTimeOut
+	ParkSpace string // the ParkingSpace of the last ParkedCall
+	Held      bool   // a Hold event (e.g. an attended transfer started on it)
+	DTMFIn    int    // DTMF digits the channel received (DTMFEnd, Direction Received)
+	Gone      bool
 }
 
-func newTracker() *tracker { return &tracker{changed: make(chan struct{})} }
+func newTracker() *tracker { return &tracker{mwi: map[string]int{}, changed: make(chan struct{})} }
+
+// dtmfIn is how many DTMF digits channel uid of w received so far.
+func (t *tracker) dtmfIn(w *watch, uid string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := w.chans[uid]; c != nil {
+		return c.DTMFIn
+	}
+	return 0
+}
+
+// messages is how many MessageWaiting events named mailbox so far.
+func (t *tracker) messages(mailbox string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mwi[mailbox]
+}
 
 func (t *tracker) onEvent(f Frame) {
 	ev := f.Get("Event")
 	uid, lid, name := f.Get("Uniqueid"), f.Get("Linkedid"), f.Get("Channel")
 	switch ev {
-	case "Newchannel", "Hangup", "Newstate", "BridgeEnter", "BridgeLeave":
+	case "MessageWaiting":
+		t.mu.Lock()
+		t.mwi[f.Get("Mailbox")]++
+		close(t.changed)
+		t.changed = make(chan struct{})
+		t.mu.Unlock()
+		return
+	case "Newchannel", "Hangup", "Newstate", "BridgeEnter", "BridgeLeave", "Hold", "DTMFEnd":
 	case "ParkedCall", "UnParkedCall", "ParkedCallGiveUp", "ParkedCallTimeOut":
 		// Park events name the parked channel with a Parkee prefix.
 		uid, lid, name = f.Get("ParkeeUniqueid"), f.Get("ParkeeLinkedid"), f.Get("ParkeeChannel")
@@ -82,8 +110,14 @@ func (t *tracker) onEvent(f Frame) {
 			if c.Bridge == f.Get("BridgeUniqueid") {
 				c.Bridge = ""
 			}
+		case "Hold":
+			c.Held = true
+		case "DTMFEnd":
+			if f.Get("Direction") == "Received" {
+				c.DTMFIn++
+			}
 		case "ParkedCall":
-			c.Parked = true
+			c.Parked, c.ParkSpace = true, f.Get("ParkingSpace")
 		case "UnParkedCall", "ParkedCallGiveUp", "ParkedCallTimeOut":
 			c.Parked = false
 		}

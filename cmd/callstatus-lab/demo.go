@@ -147,7 +147,8 @@ func demo(ctx context.Context, c demoConfig, stdout io.Writer) (err error) {
 	}
 	defer nc.Close()
 	msgs := make(chan *nats.Msg, 256)
-	if _, err := nc.ChanSubscribe("callstatus.>", msgs); err != nil {
+	// Statuses only: the per-user messages (callstatus.<pbx>.user.<ext>.<outcome>) have five tokens.
+	if _, err := nc.ChanSubscribe("callstatus.*.*.*", msgs); err != nil {
 		return fmt.Errorf("demo: subscribe: %w", err)
 	}
 	if err := nc.Flush(); err != nil {

@@ -4,6 +4,7 @@
 //	callstatus-lab list
 //	callstatus-lab run NAME...
 //	callstatus-lab record --out testdata/recordings [--only NAME[,NAME]]
+//	callstatus-lab manifest --out testdata/recordings [--only NAME[,NAME]]
 //	callstatus-lab demo [--only NAME[,NAME]]   (make demo)
 //
 // It talks to a running lab (make lab-up) by default, or starts its own
@@ -12,8 +13,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -51,7 +54,7 @@ starts a fresh container.`,
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(listCmd(stdout), runScenariosCmd(stderr), recordCmd(stderr), demoCmd(stdout))
+	root.AddCommand(listCmd(stdout), runScenariosCmd(stderr), recordCmd(stderr), manifestCmd(stdout), demoCmd(stdout))
 	return root.ExecuteContext(ctx)
 }
 
@@ -179,5 +182,41 @@ func recordCmd(stderr io.Writer) *cobra.Command {
 	c.Flags().StringVar(&out, "out", "testdata/recordings", "output directory")
 	c.Flags().StringVar(&only, "only", "", "comma-separated scenario names (default all)")
 	c.Flags().StringVar(&app, "app", "callstatus", "ARI application name to record under (the daemon's)")
+	return c
+}
+
+func manifestCmd(stdout io.Writer) *cobra.Command {
+	var out, only string
+	c := &cobra.Command{
+		Use:   "manifest [NAME...] [--out DIR] [--only NAME,NAME]",
+		Short: "Rewrite the answer keys of existing recordings from the scenario catalogue (default: all)",
+		RunE: func(cmd *cobra.Command, names []string) error {
+			if only != "" {
+				names = append(names, strings.Split(only, ",")...)
+			}
+			all := len(names) == 0
+			if all {
+				for _, s := range lab.Scenarios() {
+					names = append(names, s.Name)
+				}
+			}
+			for _, name := range names {
+				changed, err := lab.RefreshManifest(out, name)
+				if all && errors.Is(err, fs.ErrNotExist) {
+					fmt.Fprintln(stdout, "not recorded yet:", name)
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if changed {
+					fmt.Fprintln(stdout, "updated", name)
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "testdata/recordings", "recordings directory")
+	c.Flags().StringVar(&only, "only", "", "comma-separated scenario names (default all)")
 	return c
 }
