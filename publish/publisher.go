@@ -73,7 +73,7 @@ func New(nc *nats.Conn, cfg NATSConfig, pbx string, stats *Stats, log *slog.Logg
 	}
 	p := &Publisher{nc: nc, cfg: cfg, pbx: pbx, log: orDiscard(log).With("component", "publisher"), stats: stats}
 	if cfg.JetStream {
-		js, err := jetstream.New(nc)
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout)) // the user legs (userlegs.go)
 		if err != nil {
 			return nil, fmt.Errorf("nats: jetstream context: %w", err)
 		}

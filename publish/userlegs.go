@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,18 +77,37 @@ func (p *Publisher) publishUserLegs(ctx context.Context, cs mapping.CallStatus, 
 	if err := p.EnsureStream(ctx); err != nil {
 		return err
 	}
-	actx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
-	defer cancel()
+	// All at once, then every ack: one round trip for the lot. The
+	// JetStream context times out what is left pending
+	// (WithPublishAsyncTimeout), so a lost ack leaks nothing.
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
-		if _, err := p.js.PublishMsg(actx, m); err != nil {
-			if rerr := p.userLegRefused(cs, msgs, before); rerr != nil {
-				return rerr
-			}
-			if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
-				p.streamReady = false // deleted behind our back: look again
-			}
+		f, err := p.js.PublishMsgAsync(m)
+		if err != nil {
 			return classify(fmt.Errorf("publish %s user leg on %s: %w", cs.CallID, m.Subject, err))
 		}
+		futures = append(futures, f)
+	}
+	timeout := time.NewTimer(p.cfg.PublishTimeout)
+	defer timeout.Stop()
+	for i, f := range futures {
+		var err error
+		select {
+		case <-f.Ok():
+			continue
+		case err = <-f.Err():
+		case <-timeout.C:
+			err = context.DeadlineExceeded
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if rerr := p.userLegRefused(cs, msgs, before); rerr != nil {
+			return rerr
+		}
+		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+			p.streamReady = false // deleted behind our back: look again
+		}
+		return classify(fmt.Errorf("publish %s user leg on %s: %w", cs.CallID, msgs[i].Subject, err))
 	}
 	return nil
 }
