@@ -125,8 +125,26 @@ func (c *natsCluster) makeStreamLeader(t *testing.T, stream string, want *server
 	eventually(t, 10*time.Second, want.Name()+" leads the stream", func() bool { return c.streamLeader(stream) == want.Name() })
 }
 
-// streamIDs reads every message of the stream (through a running server)
-// and counts each Nats-Msg-Id.
+// statusCount is how many statuses the stream holds, not counting the
+// per-user messages beside them.
+func statusCount(ctx context.Context, st jetstream.Stream) (int, error) {
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("callstatus.*.*.*"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n, nil
+}
+
+// isStatus tells a status's subject (callstatus.<pbx>.<category>.<status>)
+// from a per-user message's (callstatus.<pbx>.user.<ext>.<outcome>).
+func isStatus(subject string) bool { return strings.Count(subject, ".") == 3 }
+
+// streamIDs reads every status of the stream (through a running server),
+// once want are in, and counts each Nats-Msg-Id.
 func streamIDs(t *testing.T, url, stream string, want int) map[string]int {
 	t.Helper()
 	nc, err := nats.Connect(url)
@@ -141,13 +159,13 @@ func streamIDs(t *testing.T, url, stream string, want int) map[string]int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var st jetstream.Stream
-	eventually(t, 20*time.Second, fmt.Sprintf("%d messages in %s", want, stream), func() bool {
+	eventually(t, 20*time.Second, fmt.Sprintf("%d statuses in %s", want, stream), func() bool {
 		st, err = js.Stream(ctx, stream)
 		if err != nil {
 			return false
 		}
-		info, err := st.Info(ctx)
-		return err == nil && info.State.Msgs >= uint64(want)
+		n, err := statusCount(ctx, st)
+		return err == nil && n >= want
 	})
 	info, err := st.Info(ctx)
 	if err != nil {
@@ -162,7 +180,9 @@ func streamIDs(t *testing.T, url, stream string, want int) map[string]int {
 			m, err = st.GetMsg(ctx, seq)
 			return err == nil
 		})
-		ids[m.Header.Get(jetstream.MsgIDHeader)]++
+		if isStatus(m.Subject) {
+			ids[m.Header.Get(jetstream.MsgIDHeader)]++
+		}
 	}
 	return ids
 }
@@ -337,11 +357,11 @@ func activeActive(t *testing.T, urls []string, replicas, calls int, lag, window 
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := st.Info(t.Context())
+	n, err := statusCount(t.Context(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return streamIDs(t, urls[0], "CALLSTATUS", int(info.State.Msgs)), want, published
+	return streamIDs(t, urls[0], "CALLSTATUS", n), want, published
 }
 
 // Two daemons on one PBX (active/active), the second 500 ms behind the

@@ -164,6 +164,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	pub.OnPublished = d.metrics.PublishedOK
+	pub.UserLegs = cfg.Mapping.UserLegs
 	if d.ledger == nil {
 		// The backfill asks the publisher's KV bucket of published calls
 		// (nats.ledger) before it publishes a call again.

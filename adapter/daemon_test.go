@@ -86,8 +86,11 @@ func TestDaemonPublishesToEmbeddedNATS(t *testing.T) {
 	})
 	defer nc.Close()
 	var mu sync.Mutex
-	var got []*nats.Msg
-	if _, err := nc.Subscribe("callstatus.>", func(m *nats.Msg) { mu.Lock(); got = append(got, m); mu.Unlock() }); err != nil {
+	var got, users []*nats.Msg
+	if _, err := nc.Subscribe("callstatus.*.*.*", func(m *nats.Msg) { mu.Lock(); got = append(got, m); mu.Unlock() }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Subscribe("callstatus.*.user.>", func(m *nats.Msg) { mu.Lock(); users = append(users, m); mu.Unlock() }); err != nil {
 		t.Fatal(err)
 	}
 	nc.Flush()
@@ -118,6 +121,20 @@ func TestDaemonPublishesToEmbeddedNATS(t *testing.T) {
 		}
 		if err := sch.Validate(m.Data); err != nil {
 			t.Errorf("published status breaks the schema: %v\n%s", err, m.Data)
+		}
+	}
+	// Each call rang one user, 101, who answered: one per-user message
+	// per call, published before its status.
+	if len(users) != 3 {
+		t.Errorf("%d per-user messages, want 3", len(users))
+	}
+	for _, m := range users {
+		var u mapping.UserLeg
+		if err := json.Unmarshal(m.Data, &u); err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject != "callstatus.lab.user.101.answered" || m.Header.Get("Nats-Msg-Id") != u.CallID+":101" || u.Direction != "inbound" {
+			t.Errorf("per-user message on %s (%s): %s", m.Subject, m.Header.Get("Nats-Msg-Id"), m.Data)
 		}
 	}
 	mu.Unlock()

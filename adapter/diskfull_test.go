@@ -110,8 +110,8 @@ func TestDaemonDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := s.CachedInfo().State.Msgs; n != 5 {
-		t.Fatalf("stream holds %d statuses, want 5", n)
+	if n, err := statusCount(context.Background(), s); err != nil || n != 5 {
+		t.Fatalf("stream holds %d statuses (%v), want 5", n, err)
 	}
 	if st.Outbox.Dropped.Load() != 0 {
 		t.Errorf("%d dropped", st.Outbox.Dropped.Load())

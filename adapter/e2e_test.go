@@ -31,7 +31,7 @@ func collect(t *testing.T, url string) *collector {
 		return err == nil
 	})
 	t.Cleanup(nc.Close)
-	if _, err := nc.Subscribe("callstatus.>", func(m *nats.Msg) { c.mu.Lock(); c.msgs = append(c.msgs, m); c.mu.Unlock() }); err != nil {
+	if _, err := nc.Subscribe("callstatus.*.*.*", func(m *nats.Msg) { c.mu.Lock(); c.msgs = append(c.msgs, m); c.mu.Unlock() }); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {

@@ -73,6 +73,9 @@ func Translate(f *Frame) (mapping.Event, bool) {
 		return mapping.Event{}, false
 	}
 	ev := mapping.Event{Kind: kind, Source: mapping.SourceAMI, Seq: f.Seq}
+	if name == "SoftHangupRequest" {
+		ev.Status = "soft" // the PBX asked (Hangup(), a timeout), not the far end
+	}
 	if kind == mapping.Transfer {
 		translateTransfer(f, &ev, name == "AttendedTransfer")
 		return ev, ev.Chan.UniqueID != "" || ev.Peer.UniqueID != ""

@@ -106,7 +106,7 @@ func TestTranslate(t *testing.T) {
 		},
 		"SoftHangupRequest": {
 			in:   "Event: SoftHangupRequest\r\nPrivilege: call,all\r\n" + ts + agent("", "Ringing") + "Cause: 26\r\n\r\n",
-			want: with(base(mapping.HangupRequest), func(e *mapping.Event) { e.Chan = agentChan("Ringing"); e.Cause = 26 }),
+			want: with(base(mapping.HangupRequest), func(e *mapping.Event) { e.Chan = agentChan("Ringing"); e.Cause = 26; e.Status = "soft" }),
 		},
 		"DialBegin": {
 			in: "Event: DialBegin\r\nPrivilege: call,all\r\n" + ts + trunk("", "Ring") + agent("Dest", "Down") +

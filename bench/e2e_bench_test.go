@@ -34,7 +34,7 @@ type received struct {
 	data []byte
 }
 
-// subscriber counts statuses on callstatus.> and notes when each arrived.
+// subscriber counts statuses on callstatus.*.*.* (not the per-user messages) and notes when each arrived.
 type subscriber struct {
 	nc   *nats.Conn
 	want int
@@ -63,7 +63,7 @@ func subscribe(tb testing.TB, url string, want int) *subscriber {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	sub, err := s.nc.Subscribe("callstatus.>", func(m *nats.Msg) {
+	sub, err := s.nc.Subscribe("callstatus.*.*.*", func(m *nats.Msg) {
 		now := time.Now()
 		id := m.Header.Get("Nats-Msg-Id")
 		s.mu.Lock()

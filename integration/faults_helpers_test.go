@@ -110,6 +110,9 @@ func streamStatuses(t *testing.T, url string) []mapping.CallStatus {
 		if err != nil {
 			t.Fatalf("stream message %d: %v", seq, err)
 		}
+		if strings.Count(m.Subject, ".") != 3 {
+			continue // a per-user message (callstatus.<pbx>.user.<ext>.<outcome>)
+		}
 		var cs mapping.CallStatus
 		if err := json.Unmarshal(m.Data, &cs); err != nil {
 			t.Fatalf("stream message %d: %v", seq, err)
@@ -210,7 +213,8 @@ func runScenarios(ctx context.Context, t *testing.T, drv *lab.Driver, box *inbox
 	}
 }
 
-// subscribeAll collects every status published under callstatus.> at url.
+// subscribeAll collects every status published under callstatus.*.*.* at
+// url (not the per-user messages).
 func subscribeAll(t *testing.T, url string) *inbox {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
@@ -219,7 +223,7 @@ func subscribeAll(t *testing.T, url string) *inbox {
 	}
 	t.Cleanup(nc.Close)
 	box := &inbox{}
-	if _, err := nc.Subscribe("callstatus.>", func(m *nats.Msg) {
+	if _, err := nc.Subscribe("callstatus.*.*.*", func(m *nats.Msg) {
 		var cs mapping.CallStatus
 		if err := json.Unmarshal(m.Data, &cs); err != nil {
 			t.Errorf("undecodable status: %v", err)

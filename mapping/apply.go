@@ -171,7 +171,7 @@ func (m *Machine) onChannel(c *channel, e *Event, r ref) []CallStatus {
 // gone, which may finish its call.
 func (m *Machine) onHangup(c *channel, e *Event) []CallStatus {
 	cl := c.call
-	m.noteHangup(c, e.Time)
+	m.noteHangup(c, e)
 	if e.Kind == HangupRequest {
 		return nil
 	}
@@ -183,7 +183,7 @@ func (m *Machine) onHangup(c *channel, e *Event) []CallStatus {
 		c.goneAt = stampOf(e.Time)
 	}
 	if c.cause == 0 && e.Cause != 0 {
-		c.cause, c.causeTxt = int32(e.Cause), keep(e.CauseText)
+		c.cause, c.causeTxt = int16(min(max(e.Cause, 0), 1<<15-1)), keep(e.CauseText)
 	}
 	if m.complete(cl) {
 		return []CallStatus{m.finalize(cl, e.Time, "")}
@@ -453,7 +453,7 @@ func (m *Machine) appRun(c *channel, e Event, r ref) {
 		if matchAny(m.cfg.VMDropMedia, media) {
 			c.call.noteVMDrop(keep(media), r)
 		}
-	case "pickup", "pickupchan":
+	case "pickup", "pickupchan", "parkedcall":
 		c.picker = true
 	case "stasis":
 		app, _, _ := strings.Cut(e.Value, ",")

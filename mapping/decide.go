@@ -81,13 +81,13 @@ func (m *Machine) decide(cl *call) CallStatus {
 		Internal:    f.dir == DirInternal,
 		Transferred: cl.transfer,
 	}
-	st.DialStatus = f.dialStatus()
 	st.Voicemail = f.voicemail()
 	f.channels(&st)
 	f.legOutcomes(&st)
 	f.visitRecords(&st)
 	st.IVR = f.ivr
 	f.parties(&st)
+	st.DialStatus = f.dialStatus()
 	f.timings(&st)
 	f.classify(&st)
 	return st
@@ -141,7 +141,8 @@ func (f *facts) findOrigin(cl *call) {
 	}
 }
 
-// peerSide marks the dialed legs and the other half of each dialed Local.
+// peerSide marks the dialed legs, the phones that picked up or retrieved
+// the call, and the other half of each of their Local channels.
 func peerSide(cl *call) map[*channel]bool {
 	peers := make(map[*channel]bool, len(cl.chans))
 	byBase := make(map[string][]*channel)
@@ -163,8 +164,8 @@ func peerSide(cl *call) map[*channel]bool {
 		}
 	}
 	for _, c := range cl.chans {
-		if c.peer {
-			mark(c)
+		if c.peer || c.picker {
+			mark(c) // a phone that picked up or retrieved the call is a callee too
 		}
 	}
 	return peers
@@ -273,12 +274,20 @@ func (f *facts) voicemail() *Voicemail {
 }
 
 // dialStatus: the answered leg's DIALSTATUS (a queue's losing members end
-// CANCEL after the winner), else the last dial's, else the variable's.
+// CANCEL after the winner), else the last dial's, else the variable's. A
+// CANCEL the caller did not cause (the PBX stopped ringing before the
+// caller's side hung up: a queue or ring timeout) says less than the
+// members' NOANSWER, which wins.
 func (f *facts) dialStatus() string {
 	if a := f.answered; a != nil && a.status != "" {
 		return a.status
 	}
-	return cmp.Or(f.cl.lastDial, f.cl.dialStatusVar)
+	cl := f.cl
+	if cl.lastDial == "CANCEL" && slices.ContainsFunc(f.legList, func(l *leg) bool { return l.status == "NOANSWER" }) &&
+		!slices.ContainsFunc(f.chans, func(c *channel) bool { return !f.peers[c] && !c.hungAt.IsZero() && c.hungAt <= cl.lastDialAt }) {
+		return "NOANSWER"
+	}
+	return cmp.Or(cl.lastDial, cl.dialStatusVar)
 }
 
 // channels lists the call's channels and when the last one went.
@@ -412,8 +421,12 @@ func (f *facts) hangupBy() string {
 		return "callee" // refused: a caller who gave up first ends the dial CANCEL
 	case first == nil:
 		return ""
+	case f.peers[first] && f.cl.vmdrop != "":
+		return "system" // the PBX hangs up the answering machine after the drop
 	case f.peers[first]:
 		return "callee"
+	case first.hungByPBX:
+		return "system" // the dialplan ended it: Hangup(), a ring or queue timeout
 	}
 	return "caller"
 }

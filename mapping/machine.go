@@ -101,11 +101,12 @@ type channel struct {
 	seenBy, goneBy srcMask
 	peer           bool     // dialed by a channel of the call, or a queue member leg
 	transferer     bool     // left its call to others by a transfer
-	picker         bool     // ran Pickup/PickupChan: answered a call that rang elsewhere
+	picker         bool     // ran Pickup, PickupChan or ParkedCall: took a call that rang or waited elsewhere
 	snapshot       bool     // joined late: first seen in a snapshot
 	queueApps      [4]uint8 // per source: Queue applications seen, to dedupe visits
 	dirCtx         uint8    // 1+index into inbound_contexts then internal_contexts; 0: none
-	cause          int32
+	hungByPBX      bool     // its first hangup was the PBX's doing (a soft request, or none)
+	cause          int16    // Q.850, 0-127
 	// order and hungOrder tell equal times apart (creation, and the
 	// event that told the hangup): 32 bits keep the record in its size
 	// class, and a wrap only reorders ties within one call.
@@ -513,9 +514,10 @@ func (cl *call) touch(t time.Time) {
 // noteHangup: the first time c was asked to hang up, or went, and in
 // which event: the two sources stamp with different precision, so equal
 // times are told apart by arrival.
-func (m *Machine) noteHangup(c *channel, t time.Time) {
-	if s := stampOf(t); c.hungAt.IsZero() || (s != 0 && s < c.hungAt) {
+func (m *Machine) noteHangup(c *channel, e *Event) {
+	if s := stampOf(e.Time); c.hungAt.IsZero() || (s != 0 && s < c.hungAt) {
 		c.hungAt, c.hungOrder = s, uint32(m.stats.Events)
+		c.hungByPBX = e.Kind == ChannelHangup || e.Status == "soft"
 	}
 }
 

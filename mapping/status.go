@@ -107,10 +107,13 @@ type Voicemail struct {
 type Hangup struct {
 	Cause int    `json:"cause"`
 	Text  string `json:"text,omitempty"`
-	// By: who ended the conversation, "caller" or "callee": the first to
-	// hang up after the last answer, of the caller's side and the legs
-	// that answered (a canceled or rung-out leg and a transferer leaving
-	// ended nothing); "callee" for a busy refusal; empty when unknown.
+	// By: who ended the conversation: the first to hang up after the last
+	// answer, of the caller's side and the legs that answered (a canceled
+	// or rung-out leg and a transferer leaving ended nothing). "callee":
+	// an answered leg, or a busy refusal; "caller": the caller's side got
+	// a hangup request from the far end (a BYE); "system": the PBX ended
+	// the caller's side itself (Hangup(), a ring, route or queue
+	// timeout). Empty when unknown.
 	By string `json:"by,omitempty"`
 }
 

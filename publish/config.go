@@ -37,6 +37,9 @@ type NATSConfig struct {
 	// call id); false publishes on core NATS and flushes.
 	JetStream bool         `mapstructure:"jetstream" yaml:"jetstream"`
 	Stream    StreamConfig `mapstructure:"stream" yaml:"stream"`
+	// UserLegs also publishes one message per user leg of each call on
+	// <prefix>.<pbx>.user.<extension>.<outcome> (mapping.UserLeg).
+	UserLegs bool `mapstructure:"user_legs" yaml:"user_legs"`
 
 	// PublishTimeout bounds one publish attempt (ack or flush).
 	PublishTimeout time.Duration `mapstructure:"publish_timeout" yaml:"publish_timeout"`
@@ -111,6 +114,7 @@ func DefaultNATSConfig() NATSConfig {
 			MaxAge:     0,
 			Replicas:   1,
 		},
+		UserLegs:       true,
 		PublishTimeout: 5 * time.Second,
 		RetryMax:       30 * time.Second,
 		FlushTimeout:   10 * time.Second,

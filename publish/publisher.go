@@ -52,6 +52,10 @@ type Publisher struct {
 	// OnPublished, when set, is told of every acknowledged status and
 	// how long its successful attempt took (the daemon's metrics).
 	OnPublished func(cs mapping.CallStatus, took time.Duration, now time.Time)
+	// UserLegs, with nats.user_legs, derives the per-user messages
+	// published before each status (mapping.Config.UserLegs); nil
+	// publishes none.
+	UserLegs func(mapping.CallStatus) []mapping.UserLeg
 	// The ledger bucket (nats.ledger), opened by Run and read by the
 	// backfill through Seen from another goroutine.
 	ledger      atomic.Pointer[Ledger]
@@ -69,7 +73,7 @@ func New(nc *nats.Conn, cfg NATSConfig, pbx string, stats *Stats, log *slog.Logg
 	}
 	p := &Publisher{nc: nc, cfg: cfg, pbx: pbx, log: orDiscard(log).With("component", "publisher"), stats: stats}
 	if cfg.JetStream {
-		js, err := jetstream.New(nc)
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout)) // the user legs (userlegs.go)
 		if err != nil {
 			return nil, fmt.Errorf("nats: jetstream context: %w", err)
 		}
@@ -181,6 +185,9 @@ func (p *Publisher) Publish(ctx context.Context, cs mapping.CallStatus) error {
 	// as the publish's result: remember the connection's last error to
 	// tell a new refusal from an old one.
 	before := p.nc.LastError()
+	if err := p.publishUserLegs(ctx, cs, before); err != nil {
+		return err
+	}
 	if p.js == nil {
 		if err := p.nc.PublishMsg(msg); err != nil {
 			return classify(fmt.Errorf("publish %s on %s: %w", cs.CallID, msg.Subject, err))
@@ -226,15 +233,10 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 	b.MaxInterval = p.cfg.RetryMax
 	b.MaxElapsedTime = 0
 	b.Reset()
-	// The stream exists before the first call, so a consumer can bind
-	// to it at once; a failure here is retried at the first publish.
-	if err := p.EnsureStream(ctx); err != nil && ctx.Err() == nil {
-		p.log.Warn("stream not ready at start; retrying at the first publish", "stream", p.cfg.Stream.Name, "err", err)
-	}
 	if p.js == nil || !p.cfg.Ledger.Enabled {
 		p.ledgerOff.Store(true)
 	}
-	p.startLedger(ctx)
+	p.setup(ctx, true)
 	failing := ""
 	failedSince := time.Time{}
 	refusals := 0 // permanent failures of the head status in a row
@@ -245,12 +247,28 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 			if closed {
 				return nil
 			}
+			// Idle: keep trying to make the stream (and the ledger)
+			// until they exist, so they are there before the first
+			// call even when NATS came up after the daemon.
+			var retry <-chan time.Time
+			var t *time.Timer
+			if p.setupPending() {
+				t = time.NewTimer(min(2*time.Second, p.cfg.RetryMax))
+				retry = t.C
+			}
 			select {
 			case <-ob.Changed():
-				continue
+			case <-retry:
+				p.setup(ctx, false)
 			case <-ctx.Done():
+			}
+			if t != nil {
+				t.Stop()
+			}
+			if ctx.Err() != nil {
 				return nil
 			}
+			continue
 		}
 		t0 := time.Now()
 		err := p.Publish(ctx, cs)
@@ -300,6 +318,30 @@ func (p *Publisher) Run(ctx context.Context, ob *outbox.Outbox) error {
 		case <-t.C:
 		}
 	}
+}
+
+// setup makes the stream and opens the ledger bucket while NATS is
+// connected; what fails is tried again (idle, or at the next publish).
+// The stream exists before the first call, so a consumer can bind to it
+// at once.
+func (p *Publisher) setup(ctx context.Context, first bool) {
+	if !p.nc.IsConnected() {
+		return
+	}
+	if err := p.EnsureStream(ctx); err != nil && ctx.Err() == nil && (first || !errors.Is(err, ErrPermanent)) {
+		p.log.Warn("stream not ready; retrying", "stream", p.cfg.Stream.Name, "err", err)
+	}
+	if !p.ledgerOff.Load() && p.ledger.Load() == nil && (first || time.Since(p.ledgerTried) > 10*time.Second) {
+		p.startLedger(ctx)
+	}
+}
+
+// setupPending says whether the stream or the ledger is still to be made.
+func (p *Publisher) setupPending() bool {
+	if p.js == nil {
+		return false
+	}
+	return !p.streamReady || (!p.ledgerOff.Load() && p.ledger.Load() == nil)
 }
 
 // startLedger opens the ledger bucket when the config asks for one and

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -71,5 +72,38 @@ func TestStreamAtStart(t *testing.T) {
 				t.Fatal("a status was published")
 			}
 		})
+	}
+}
+
+// NATS comes up after the daemon: the idle publisher makes the stream and
+// the ledger bucket as soon as it connects, still before any call.
+func TestStreamWhenNATSComesUpLater(t *testing.T) {
+	port, store := freePort(t), t.TempDir()
+	cfg := testNATSConfig(true)
+	cfg.URLs = []string{fmt.Sprintf("nats://127.0.0.1:%d", port)}
+	nc, err := Connect(cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	p, err := New(nc, cfg, "pbx1", nil, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob := outbox.New(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, ob) }()
+	defer func() { cancel(); <-done }()
+
+	startNATS(t, port, store)
+	js, _ := jetstream.New(nc)
+	eventually(t, 15*time.Second, "stream and ledger bucket", func() bool {
+		_, err1 := js.Stream(context.Background(), "CALLSTATUS")
+		_, err2 := js.KeyValue(context.Background(), "CALLSTATUS_CALLS")
+		return err1 == nil && err2 == nil
+	})
+	if ob.Len() != 0 || p.stats.Published.Load() != 0 {
+		t.Fatal("a status was published")
 	}
 }

@@ -1,6 +1,7 @@
-// Package schema holds the JSON Schema of the published CallStatus and a
-// small checker for the subset of JSON Schema it uses, so tests can hold
-// every published message to the document consumers read.
+// Package schema holds the JSON Schemas of the published CallStatus and
+// per-user message (UserLeg) and a small checker for the subset of JSON
+// Schema they use, so tests can hold every published message to the
+// document consumers read.
 package schema
 
 import (
@@ -15,6 +16,9 @@ import (
 
 //go:embed callstatus.schema.json
 var schemaJSON []byte
+
+//go:embed userleg.schema.json
+var userLegJSON []byte
 
 // JSON returns the schema document (draft 2020-12).
 func JSON() []byte { return slices.Clone(schemaJSON) }
@@ -38,11 +42,17 @@ type node struct {
 // Schema is the parsed document.
 type Schema struct{ root *node }
 
-// Load parses the embedded schema.
-func Load() (*Schema, error) {
+// Load parses the embedded schema of the CallStatus.
+func Load() (*Schema, error) { return parse("callstatus.schema.json", schemaJSON) }
+
+// LoadUserLeg parses the embedded schema of the per-user message
+// (mapping.UserLeg).
+func LoadUserLeg() (*Schema, error) { return parse("userleg.schema.json", userLegJSON) }
+
+func parse(name string, doc []byte) (*Schema, error) {
 	var n node
-	if err := json.Unmarshal(schemaJSON, &n); err != nil {
-		return nil, fmt.Errorf("schema: parse callstatus.schema.json: %w", err)
+	if err := json.Unmarshal(doc, &n); err != nil {
+		return nil, fmt.Errorf("schema: parse %s: %w", name, err)
 	}
 	return &Schema{root: &n}, nil
 }

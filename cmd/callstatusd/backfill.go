@@ -89,6 +89,7 @@ window drops a status already published within it. Times are RFC 3339
 			if err != nil {
 				return err
 			}
+			pub.UserLegs = cfg.Mapping.UserLegs
 			for _, cs := range out {
 				pctx, cancel := context.WithTimeout(cmd.Context(), nc.PublishTimeout)
 				err := pub.Publish(pctx, cs)

@@ -18,6 +18,7 @@ func TestEachCommandShowsItsOwnFlags(t *testing.T) {
 		"config show":    all,
 		"replay":         {"--config", "--pbx-id", "--strict"},
 		"tail":           {"--config", "--server", "--subject", "--json"},
+		"recents":        {"--config", "--server", "--last", "--outcome", "--json", "--timeout"},
 		"outbox list":    {"--config", "--data-dir", "--json"},
 		"outbox requeue": {"--config", "--data-dir"},
 		"get":            {"--config", "--server"},
@@ -101,7 +102,7 @@ func TestTailServer(t *testing.T) {
 				t.Fatal(l.errs)
 			}
 			flag, _ := cmd.Flags().GetString("server")
-			url, from, err := tailServer(flag, l)
+			url, from, err := natsServer("tail", flag, l)
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
 					t.Fatalf("err = %v, want %q", err, tc.err)

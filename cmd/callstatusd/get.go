@@ -43,9 +43,9 @@ alone (the PBX is then mapping.pbx_id). The server is found as for tail.`,
 			if err != nil {
 				return err
 			}
-			url, _, err := tailServer(server, l)
+			url, _, err := natsServer("get", server, l)
 			if err != nil {
-				return errors.New(strings.Replace(err.Error(), "tail:", "get:", 1))
+				return err
 			}
 			shown := publish.RedactURLs(strings.Split(url, ","))
 			nc, err := nats.Connect(url, append(opts, nats.Name("callstatusd get"))...)

@@ -19,7 +19,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(runCmd(stderr), configCmd(stdout), replayCmd(stdout, stderr), tailCmd(stdout), outboxCmd(stdout),
+	root.AddCommand(runCmd(stderr), configCmd(stdout), replayCmd(stdout, stderr), tailCmd(stdout), recentsCmd(stdout), outboxCmd(stdout),
 		backfillCmd(stdout, stderr), getCmd(stdout))
 	return root.ExecuteContext(ctx)
 }

@@ -24,7 +24,7 @@ func tailCmd(stdout io.Writer) *cobra.Command {
 	var server, subject string
 	var raw bool
 	c := &cobra.Command{
-		Use:   "tail [--config FILE] [--server URL] [--subject callstatus.>] [--json]",
+		Use:   "tail [--config FILE] [--server URL] [--subject callstatus.*.*.*] [--json]",
 		Short: "Print call statuses as they are published",
 		Long: `Print call statuses as they are published. The server is --server, else the
 config's nats.urls, else the address of the daemon's embedded server
@@ -36,31 +36,16 @@ credentials and TLS files are the config's nats.* settings.`,
 			if err := errors.Join(l.errs...); err != nil {
 				return err
 			}
-			cfg := l.cfg
-			opts, err := publish.ClientOptions(cfg.NATS)
-			if err != nil {
-				return err
-			}
-			url, from, err := tailServer(server, l)
-			if err != nil {
-				return err
-			}
 			if subject == "" {
-				subject = cfg.NATS.SubjectPrefix + ".>"
+				subject = publish.StatusSubjects(l.cfg.NATS.SubjectPrefix)
 			}
-			shown := publish.RedactURLs(strings.Split(url, ","))
-			fmt.Fprintf(cmd.ErrOrStderr(), "tail: %s on %s (%s)\n", subject, shown, from)
 			// Started before the daemon (or while it restarts), tail
 			// waits for the server instead of failing.
-			nc, err := nats.Connect(url, append(opts, nats.Name("callstatusd tail"), nats.MaxReconnects(-1),
-				nats.RetryOnFailedConnect(true), nats.ReconnectWait(time.Second))...)
+			nc, err := dialNATS(cmd.ErrOrStderr(), "tail", subject, server, l, true)
 			if err != nil {
-				return fmt.Errorf("tail: connect to %s: %w", shown, err)
+				return err
 			}
 			defer nc.Close()
-			if !nc.IsConnected() {
-				fmt.Fprintf(cmd.ErrOrStderr(), "tail: waiting for NATS at %s…\n", shown)
-			}
 			var mu sync.Mutex
 			_, err = nc.Subscribe(subject, func(m *nats.Msg) {
 				mu.Lock()
@@ -85,15 +70,44 @@ credentials and TLS files are the config's nats.* settings.`,
 	}
 	addConfigFlags(c.Flags(), "config")
 	c.Flags().StringVar(&server, "server", "", "NATS URL(s), comma-separated (default: nats.urls, else the embedded server's address)")
-	c.Flags().StringVar(&subject, "subject", "", "subject to follow (default <nats.subject_prefix>.>)")
+	c.Flags().StringVar(&subject, "subject", "", "subject to follow (default <nats.subject_prefix>.*.*.*, the statuses; <nats.subject_prefix>.*.user.> the per-user messages)")
 	c.Flags().BoolVar(&raw, "json", false, "print each status as raw JSON")
 	return c
 }
 
-// tailServer is the one server tail connects to, and why: --server, else
-// nats.urls, else the embedded server's address. It refuses to guess an
-// address the daemon does not listen on.
-func tailServer(flag string, l loaded) (url, from string, err error) {
+// dialNATS connects command name (tail, recents) to the server natsServer
+// names, with the config's credentials and TLS, and says on stderr what
+// it reads (what) from where. With wait it waits for a server that is not
+// up yet (and reconnects for ever); without, it fails at once.
+func dialNATS(stderr io.Writer, name, what, serverFlag string, l loaded, wait bool) (*nats.Conn, error) {
+	opts, err := publish.ClientOptions(l.cfg.NATS)
+	if err != nil {
+		return nil, err
+	}
+	url, from, err := natsServer(name, serverFlag, l)
+	if err != nil {
+		return nil, err
+	}
+	shown := publish.RedactURLs(strings.Split(url, ","))
+	fmt.Fprintf(stderr, "%s: %s on %s (%s)\n", name, what, shown, from)
+	opts = append(opts, nats.Name("callstatusd "+name))
+	if wait {
+		opts = append(opts, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(time.Second))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: connect to %s: %w", name, shown, err)
+	}
+	if !nc.IsConnected() {
+		fmt.Fprintf(stderr, "%s: waiting for NATS at %s…\n", name, shown)
+	}
+	return nc, nil
+}
+
+// natsServer is the one server command name (tail, recents) connects to,
+// and why: --server, else nats.urls, else the embedded server's address.
+// It refuses to guess an address the daemon does not listen on.
+func natsServer(name, flag string, l loaded) (url, from string, err error) {
 	if flag != "" {
 		return flag, "--server", nil
 	}
@@ -115,9 +129,9 @@ func tailServer(flag string, l loaded) (url, from string, err error) {
 	e := n.Embedded
 	switch {
 	case !e.Listen:
-		return "", "", errors.New("tail: the embedded NATS server does not listen (nats.embedded.listen is false): name a server with --server")
+		return "", "", fmt.Errorf("%s: the embedded NATS server does not listen (nats.embedded.listen is false): name a server with --server", name)
 	case e.Port == -1:
-		return "", "", errors.New("tail: the embedded NATS server takes a random port (nats.embedded.port is -1): name it with --server (the daemon logs it: \"embedded nats server ready\")")
+		return "", "", fmt.Errorf("%s: the embedded NATS server takes a random port (nats.embedded.port is -1): name it with --server (the daemon logs it: \"embedded nats server ready\")", name)
 	}
 	port := e.Port
 	if port == 0 {
@@ -135,6 +149,9 @@ func tailServer(flag string, l loaded) (url, from string, err error) {
 // from → to, agent, queue, ring/wait/talk seconds, call id. The first
 // columns are padded so a stream of lines reads as a table.
 func formatStatus(m *nats.Msg) string {
+	if u, ok := asUserLeg(m.Data); ok { // --subject callstatus.> gets them too
+		return formatUserLeg(u)
+	}
 	var cs mapping.CallStatus
 	if err := json.Unmarshal(m.Data, &cs); err != nil {
 		return fmt.Sprintf("%s: undecodable status on %s: %v", time.Now().Format(time.RFC3339), m.Subject, err)
