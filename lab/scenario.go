@@ -155,8 +155,8 @@ func Scenarios() []Scenario {
 		// the call it answers, so it is no call of its own.
 		{Name: "pickup-group", Calls: []Call{in("DID 850341 rings 341 (call group 1); 241 dials *8 (group pickup) and answers it, then hangs up after 3 s", "answered", "", "15550001032", "850341", "241", "callee", "ANSWER")},
 			run: pickup("15550001032", "850341", "341", "241", "*8")},
-		{Name: "pickup-directed", Calls: []Call{in("DID 850342 rings 342; 242 dials **342 (directed pickup) and answers it, then hangs up after 3 s", "answered", "", "15550001033", "850342", "242", "callee", "ANSWER")},
-			run: pickup("15550001033", "850342", "342", "242", "**342")},
+		{Name: "pickup-directed", Calls: []Call{in("DID 851342 rings 342 (in no call group: a group pickup elsewhere cannot take it); 242 dials **342 (directed pickup) and answers it, then hangs up after 3 s", "answered", "", "15550001033", "851342", "242", "callee", "ANSWER")},
+			run: pickup("15550001033", "851342", "342", "242", "**342")},
 		{Name: "park-retrieve", Calls: []Call{wrong(in("DID 800257: 257 answers and parks the caller (blind transfer to 870); 243 dials the parking space (871) and retrieves the call, then hangs up after 3 s", "answered", "", "15550001034", "800257", "257", "callee", "ANSWER"))},
 			run: parkRetrieve},
 		{Name: "chanspy-queue", Description: "a queue call and a supervisor listening in on its agent", Calls: []Call{
