@@ -35,7 +35,7 @@ type Scenario struct {
 
 // Reasons the engine gets a key field wrong today (answerkey.Call.KnownWrong).
 const (
-	wrongNoSystem     = "the engine has no hangup.by=system: a ring, route or queue timeout (or an unreachable phone, an originate timeout, a drop) that the PBX ends is reported as the callee's or the caller's hangup"
+	wrongNoSystem     = "an originate that timed out on the agent's phone (nobody hung up: the PBX gave up) is reported as the caller's hangup, not system"
 	wrongQueueDS      = "a queue that timed out: dialstatus comes from the last member leg to end (CANCEL, when the queue stopped ringing), not the members' NOANSWER"
 	wrongParkBy       = "the phone that retrieved the parked call hung up first; the engine reports caller"
 	wrongReplacesBy   = "after a REFER with Replaces the caller hung up first (255 still talked); the engine reports system"
