@@ -305,6 +305,11 @@ func (f *facts) channels(st *CallStatus) {
 	if st.End.IsZero() {
 		st.End = f.cl.last
 	}
+	for _, l := range f.cl.aliases {
+		if l != f.cl.linked && !slices.Contains(st.MergedLinkedIDs, l) {
+			st.MergedLinkedIDs = append(st.MergedLinkedIDs, l)
+		}
+	}
 }
 
 // legOutcomes: each phone's story, so a ring group or a queue gives one
