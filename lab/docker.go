@@ -50,6 +50,11 @@ type Options struct {
 	// AMIPort, ARIPort and PGPort are the host ports on 127.0.0.1; 0 picks
 	// free ones.
 	AMIPort, ARIPort, PGPort int
+	// LogDir, when set, is a host directory mounted as Asterisk's log
+	// directory (/var/log/asterisk): its queue_log is then a file the
+	// daemon on the host reads, as beside a real PBX. Made writable for
+	// the container's asterisk user.
+	LogDir string
 	// Ready bounds the wait for Asterisk to boot; default 60 s.
 	Ready  time.Duration
 	Logger *slog.Logger
@@ -104,11 +109,20 @@ func Start(ctx context.Context, opts Options) (*Asterisk, error) {
 		}
 		return fmt.Sprint(p)
 	}
-	if _, err := docker(ctx, "run", "-d", "--name", opts.Name,
-		"-p", "127.0.0.1:"+port(opts.AMIPort)+":5038",
-		"-p", "127.0.0.1:"+port(opts.ARIPort)+":8088",
-		"-p", "127.0.0.1:"+port(opts.PGPort)+":5432",
-		opts.Image); err != nil {
+	args := []string{"run", "-d", "--name", opts.Name,
+		"-p", "127.0.0.1:" + port(opts.AMIPort) + ":5038",
+		"-p", "127.0.0.1:" + port(opts.ARIPort) + ":8088",
+		"-p", "127.0.0.1:" + port(opts.PGPort) + ":5432"}
+	if opts.LogDir != "" {
+		if err := os.MkdirAll(opts.LogDir, 0o777); err != nil {
+			return nil, fmt.Errorf("lab: log dir: %w", err)
+		}
+		if err := os.Chmod(opts.LogDir, 0o777); err != nil {
+			return nil, fmt.Errorf("lab: log dir: %w", err)
+		}
+		args = append(args, "-v", opts.LogDir+":/var/log/asterisk")
+	}
+	if _, err := docker(ctx, append(args, opts.Image)...); err != nil {
 		return nil, fmt.Errorf("lab: run %s: %w", opts.Image, err)
 	}
 	a := &Asterisk{Container: opts.Name, DaemonUser: DaemonUser, DaemonPass: DaemonPass,

@@ -38,6 +38,9 @@ type demoConfig struct {
 	settle    time.Duration
 	logFile   string
 	only      []string
+	// down scenarios are placed while the daemon is stopped; its backfill
+	// (CEL, queue_log) reports them after it starts again.
+	down int
 }
 
 // demoCmd starts a lab Asterisk and callstatusd (embedded NATS), places
@@ -68,6 +71,7 @@ func demoCmd(stdout io.Writer) *cobra.Command {
 	fs.DurationVar(&c.settle, "settle", 20*time.Second, "how long to wait for the last statuses after the last call")
 	fs.StringVar(&c.logFile, "log", filepath.Join(os.TempDir(), "callstatus-demo", "callstatusd.log"), "where the daemon's log goes")
 	fs.StringVar(&only, "only", "", "comma-separated scenario names (default: all)")
+	fs.IntVar(&c.down, "down", 3, "scenarios placed while callstatusd is stopped (its backfill reports them); 0: none")
 	return cmd
 }
 
@@ -93,7 +97,14 @@ func demo(ctx context.Context, c demoConfig, stdout io.Writer) (err error) {
 	// 1. The lab PBX, on random loopback ports.
 	say("starting Asterisk 22 (container %s)…", c.container)
 	exec.Command("docker", "rm", "-f", c.container).Run() // a leftover of an interrupted run
-	ast, err := lab.Start(ctx, lab.Options{Name: c.container})
+	// Asterisk's log directory is the demo's, so the daemon reads its
+	// queue_log as it would beside a real PBX.
+	logDir, err := os.MkdirTemp("", "callstatus-demo-asterisk-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(logDir)
+	ast, err := lab.Start(ctx, lab.Options{Name: c.container, LogDir: logDir})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -112,7 +123,9 @@ func demo(ctx context.Context, c demoConfig, stdout io.Writer) (err error) {
 		return err
 	}
 	defer os.RemoveAll(dataDir)
-	d, err := startDaemon(c, ast, dataDir)
+	backfillEnv := []string{"CALLSTATUS_BACKFILL_ENABLED=true", "CALLSTATUS_BACKFILL_DSN=" + ast.PGDSN,
+		"CALLSTATUS_BACKFILL_QUEUE_LOG=" + filepath.Join(logDir, "queue_log"), "CALLSTATUS_BACKFILL_SETTLE=2s"}
+	d, err := startDaemon(c, ast, dataDir, false, backfillEnv...)
 	if err != nil {
 		return err
 	}
@@ -153,7 +166,34 @@ func demo(ctx context.Context, c demoConfig, stdout io.Writer) (err error) {
 	for _, s := range scenarios {
 		ncalls += len(s.Calls)
 	}
-	say("placing %d calls of %d scenarios (%d at a time, SIP ones in turn)…\n", ncalls, len(scenarios), c.batch)
+
+	// 4a. A few calls while the daemon is stopped: nobody listens, and
+	// the backfill reports them once it is back.
+	down, scenarios := splitDown(scenarios, c.down)
+	downCalls := 0
+	if len(down) > 0 {
+		var names []string
+		for _, s := range down {
+			names = append(names, s.Name)
+			downCalls += len(s.Calls)
+		}
+		say("stopping callstatusd; placing %s while it is down…", strings.Join(names, ", "))
+		if err := d.stop(); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		placeAll(ctx, drv, down, c.batch, tl)
+		if err := drv.WaitIdle(ctx, 30*time.Second); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		if d, err = startDaemon(c, ast, dataDir, true, backfillEnv...); err != nil {
+			return err
+		}
+		if _, err := waitReady(ctx, "http://"+c.httpAddr+"/readyz", d.done, 60*time.Second); err != nil {
+			return fmt.Errorf("demo: callstatusd not ready again: %w\n%s", err, tailFile(c.logFile, 15))
+		}
+		say("callstatusd started again (pid %d); its backfill reads the gap from CEL (PostgreSQL) and queue_log", d.cmd.Process.Pid)
+	}
+	say("placing %d calls of %d scenarios (%d at a time, SIP ones in turn)…\n", ncalls-downCalls, len(scenarios), c.batch)
 	fmt.Fprintln(stdout, statusHeader())
 
 	pctx, stopPlacing := context.WithCancel(ctx)
@@ -170,6 +210,7 @@ func demo(ctx context.Context, c demoConfig, stdout io.Writer) (err error) {
 	// the last call is over).
 	var settle <-chan time.Time
 	interrupted := false
+	backfilled := 0
 loop:
 	for {
 		select {
@@ -178,6 +219,9 @@ loop:
 			if jerr := json.Unmarshal(m.Data, &cs); jerr != nil {
 				fmt.Fprintf(stdout, "undecodable status on %s: %v\n", m.Subject, jerr)
 				continue
+			}
+			if cs.Backfilled {
+				backfilled++
 			}
 			e, ok := tl.observe(cs)
 			fmt.Fprintln(stdout, statusLine(time.Since(t0), cs, e, ok))
@@ -205,6 +249,9 @@ loop:
 		fmt.Fprintln(stdout, "\ninterrupted: stopping the calls, callstatusd (SIGTERM) and Asterisk; what was seen so far:")
 	}
 	r := tl.report(stdout)
+	if len(down) > 0 {
+		fmt.Fprintf(stdout, "%d statuses came from the backfill (%d calls were placed while callstatusd was stopped)\n", backfilled, downCalls)
+	}
 	if !interrupted {
 		// The engine reports its gauges once per sweep (1 s): let the
 		// last call leave them.
@@ -219,8 +266,38 @@ loop:
 		return errors.New("demo: interrupted")
 	case !r.pass():
 		return errors.New("demo: not every scenario came out as expected")
+	case backfilled != downCalls:
+		return fmt.Errorf("demo: %d statuses from the backfill, want %d", backfilled, downCalls)
 	}
 	return nil
+}
+
+// splitDown takes up to n scenarios to place while the daemon is down:
+// short Local-channel ones (SIP scenarios use fixed SIPp ports, overlap
+// places several calls), so the backfill's calls are few and quick.
+func splitDown(scenarios []lab.Scenario, n int) (down, rest []lab.Scenario) {
+	prefer := []string{"outbound-busy", "inbound-missed-busy", "queue-timeout", "outbound-connected", "inbound-answered"}
+	taken := map[string]bool{}
+	for _, name := range prefer {
+		for _, s := range scenarios {
+			if len(down) < n && s.Name == name {
+				down = append(down, s)
+				taken[s.Name] = true
+			}
+		}
+	}
+	for _, s := range scenarios {
+		if len(down) < n && !taken[s.Name] && !s.SIP && len(s.Calls) == 1 {
+			down = append(down, s)
+			taken[s.Name] = true
+		}
+	}
+	for _, s := range scenarios {
+		if !taken[s.Name] {
+			rest = append(rest, s)
+		}
+	}
+	return down, rest
 }
 
 // pick returns the scenarios named in only, or all.
@@ -281,11 +358,15 @@ type daemonProc struct {
 	err  error
 }
 
-func startDaemon(c demoConfig, ast *lab.Asterisk, dataDir string) (*daemonProc, error) {
+func startDaemon(c demoConfig, ast *lab.Asterisk, dataDir string, again bool, env ...string) (*daemonProc, error) {
 	if err := os.MkdirAll(filepath.Dir(c.logFile), 0o755); err != nil {
 		return nil, fmt.Errorf("demo: log dir: %w", err)
 	}
-	logf, err := os.Create(c.logFile)
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if again {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND // the same log, both runs
+	}
+	logf, err := os.OpenFile(c.logFile, flags, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("demo: log: %w", err)
 	}
@@ -296,6 +377,7 @@ func startDaemon(c demoConfig, ast *lab.Asterisk, dataDir string) (*daemonProc, 
 		"CALLSTATUS_HTTP_LISTEN="+c.httpAddr,
 		"CALLSTATUS_NATS_EMBEDDED_PORT="+strconv.Itoa(c.natsPort),
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: Ctrl-C reaches the demo only, which then
 	// stops the daemon with SIGTERM, as systemd would.
