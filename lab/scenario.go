@@ -183,6 +183,8 @@ func Scenarios() []Scenario {
 			run: sipCall(sipp{scenario: "uas-answer.xml", port: 5072}, sipp{scenario: "uac.xml", port: 5070, service: "800102", caller: "15550002001", pause: 2 * time.Second}, "PJSIP/trunk-")},
 		{Name: "sip-inbound-missed", SIP: true, Calls: []Call{wrong(in("SIP carrier calls DID 800102; phone 102 rings for 4 s; the PBX gives up", "missed", "NOANSWER", "15550002002", "800102", "", "system", "NOANSWER"))},
 			run: sipCall(sipp{scenario: "uas-ring.xml", port: 5072}, sipp{scenario: "uac.xml", port: 5070, service: "800102", caller: "15550002002"}, "PJSIP/trunk-")},
+		{Name: "sip-transfer-refer", SIP: true, Calls: []Call{in("SIP carrier calls DID 800102; phone 102 answers after 1 s and 1 s later blind-transfers the caller with a REFER to 255 and leaves (BYE); 255 answers after 1 s; the caller hangs up 5 s after the answer, while 255 would talk 8 s", "answered", "", "15550002003", "800102", "102", "caller", "ANSWER")},
+			run: sipCall(sipp{scenario: "uas-refer.xml", port: 5072, service: "255", extra: []string{"-aa"}}, sipp{scenario: "uac.xml", port: 5070, service: "800102", caller: "15550002003", pause: 5 * time.Second}, "PJSIP/trunk-")},
 		{Name: "sip-outbound-connected", SIP: true, Calls: []Call{out("SIP phone 101 dials 05552101 via the SIP trunk; the far end answers; 101 hangs up after 2 s", "connected", "", "101", "05552101", "caller", "ANSWER")},
 			run: sipCall(sipp{scenario: "uas-answer.xml", port: 5070}, sipp{scenario: "uac.xml", port: 5071, service: "05552101", caller: "101", pause: 2 * time.Second}, "PJSIP/101-")},
 		{Name: "sip-outbound-busy", SIP: true, Calls: []Call{out("SIP phone 101 dials 05554101; the trunk answers 486 Busy Here", "canceled", "BUSY", "101", "05554101", "callee", "BUSY")},
@@ -497,12 +499,14 @@ type sipp struct {
 	service  string // request-URI user (uac)
 	caller   string // From user (uac)
 	pause    time.Duration
+	extra    []string // more SIPp options (e.g. -aa: answer NOTIFYs)
 }
 
 func (s sipp) args() []string {
 	a := []string{"sipp", "-sf", "/sipp/" + s.scenario, "-i", "127.0.0.1", "-p", fmt.Sprint(s.port),
 		"-m", "1", "-nostdin", "-timeout", "40s", "-timeout_error", "-mp", fmt.Sprint(20000 + 10*s.port%1000),
 		"-trace_err", "-error_file", fmt.Sprintf("/tmp/sipp-%d.err", s.port)}
+	a = append(a, s.extra...)
 	if s.service != "" {
 		a = append(a, "-s", s.service, "-key", "caller", s.caller, "-d", fmt.Sprint(s.pause.Milliseconds()), "127.0.0.1:5060")
 	}
