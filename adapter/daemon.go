@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/callstatus/callstatus/ami"
@@ -195,7 +196,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var backfillDone sync.WaitGroup
 	if cfg.Backfill.Enabled {
 		recent := newRecentCalls(cfg.Backfill.Horizon)
-		eng.emitted = recent.add
+		eng.emitted = func(cs mapping.CallStatus, at time.Time) { recent.add(cs.CallID, at) }
 		// This run's own calls, then the ledger bucket of every run
 		// (nats.ledger): a call published hours ago is not sent again.
 		if d.ledger == nil {
@@ -209,6 +210,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			defer backfillDone.Done()
 			run.Run(gctx)
 		}()
+		if cfg.Backfill.Shadow {
+			sh := d.shadow(run.B, log)
+			live := eng.emitted
+			eng.emitted = func(cs mapping.CallStatus, at time.Time) { live(cs, at); sh.Check(cs, at) }
+			backfillDone.Add(1)
+			go func() {
+				defer backfillDone.Done()
+				sh.Run(gctx)
+			}()
+		}
 	}
 
 	// The publisher outlives the sources by at most flush_timeout.
@@ -402,3 +413,17 @@ func (d *Daemon) backfillRunner(ob *outbox.Outbox, log *slog.Logger) (*backfill.
 // Backfill is the backfill runner (nil when backfill.enabled is off or
 // before Run).
 func (d *Daemon) Backfill() *backfill.Runner { return d.backfill }
+
+// shadow is the shadow reconciliation of cfg.Backfill, counted in
+// callstatus_shadow_total{rule,result}.
+func (d *Daemon) shadow(b *backfill.Backfiller, log *slog.Logger) *backfill.Shadow {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callstatus_shadow_total",
+		Help: "Live statuses compared with the same call derived from CEL and queue_log, by the live status's rule and result (agree, disagree, missing).",
+	}, []string{"rule", "result"})
+	if d.metrics != nil {
+		d.metrics.Registry().MustRegister(vec)
+	}
+	return &backfill.Shadow{B: b, Delay: d.cfg.Backfill.ShadowDelay, Log: log.With("component", "shadow"),
+		Count: func(rule, result string) { vec.WithLabelValues(rule, result).Inc() }}
+}

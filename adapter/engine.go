@@ -29,7 +29,7 @@ type engine struct {
 	observe func(*mapping.Event)
 	// emitted, when set, hears every call id the engine finishes (the
 	// backfill skips them).
-	emitted func(callID string, at time.Time)
+	emitted func(cs mapping.CallStatus, at time.Time)
 }
 
 // machine is what the engine goroutine needs of *mapping.Machine (tests
@@ -128,7 +128,7 @@ func (e *engine) push(done []mapping.CallStatus) {
 		e.stats.StatusesEmitted.Add(1)
 		e.log.Debug("call finished", "call_id", cs.CallID, "category", cs.Category, "status", cs.Status, "reason", cs.Reason)
 		if e.emitted != nil {
-			e.emitted(cs.CallID, e.now())
+			e.emitted(cs, e.now())
 		}
 		e.ob.Push(cs)
 	}

@@ -280,3 +280,50 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// Shadow: every lab call derived from CEL agrees with itself; a live
+// status that says otherwise is counted as a disagreement, one CEL does
+// not have as missing.
+func TestShadow(t *testing.T) {
+	st, qlog, _ := labRecords(t)
+	lo, hi := span(st.rows)
+	b := &Backfiller{Rules: lab.Rules(), Store: st, QueueLog: qlog}
+	live, _, err := b.Window(context.Background(), lo, hi.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live[0].Status, live[0].Reason = mapping.Missed, "NOANSWER" // the live engine got it wrong
+	ghost := live[1]
+	ghost.CallID, ghost.LinkedID = "lab:lab-0.0", "lab-0.0"
+	live = append(live, ghost)
+
+	var mu sync.Mutex
+	counts := map[string]int{}
+	sh := &Shadow{B: b, Delay: 0, Count: func(rule, result string) {
+		mu.Lock()
+		counts[result]++
+		mu.Unlock()
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go sh.Run(ctx)
+	for _, cs := range live {
+		sh.Check(cs, time.Now())
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := counts["agree"] + counts["disagree"] + counts["missing"]
+		mu.Unlock()
+		if n == len(live) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d compared: %v", n, len(live), counts)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if counts["agree"] != len(live)-2 || counts["disagree"] != 1 || counts["missing"] != 1 {
+		t.Errorf("counts %v, want %d agree, 1 disagree, 1 missing", counts, len(live)-2)
+	}
+}

@@ -45,12 +45,18 @@ type Config struct {
 	RetryMax time.Duration `mapstructure:"retry_max" yaml:"retry_max"`
 	// QueryTimeout bounds one window's reads.
 	QueryTimeout time.Duration `mapstructure:"query_timeout" yaml:"query_timeout"`
+	// Shadow: ShadowDelay after each live status, derive the same call
+	// from CEL and count agreement per rule
+	// (callstatus_shadow_total{rule,result}); log each disagreement with
+	// both evidences. Never corrects a status. Off by default.
+	Shadow      bool          `mapstructure:"shadow" yaml:"shadow"`
+	ShadowDelay time.Duration `mapstructure:"shadow_delay" yaml:"shadow_delay"`
 }
 
 // DefaultConfig: off; table cel, a 24 h horizon, 5 s settle, UTC.
 func DefaultConfig() Config {
 	return Config{Table: "cel", Horizon: 24 * time.Hour, Settle: 5 * time.Second, Timezone: "UTC",
-		RetryMax: time.Minute, QueryTimeout: 30 * time.Second}
+		RetryMax: time.Minute, QueryTimeout: 30 * time.Second, ShadowDelay: 10 * time.Second}
 }
 
 // Validate names the key that cannot work.
@@ -79,6 +85,9 @@ func (c Config) Validate() error {
 	}
 	if c.QueryTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("backfill.query_timeout must be at least 1s, got %s", c.QueryTimeout))
+	}
+	if c.Shadow && c.ShadowDelay < time.Second {
+		errs = append(errs, fmt.Errorf("backfill.shadow_delay must be at least 1s (CEL rows are written as the call goes), got %s", c.ShadowDelay))
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		errs = append(errs, fmt.Errorf("backfill.timezone %q: %w", c.Timezone, err))

@@ -82,6 +82,15 @@ func replayRecords(t *testing.T, base string) ([]mapping.CallStatus, *cel.Result
 	return got, res
 }
 
+// recordings is ../testdata/recordings, or $CALLSTATUS_RECORDINGS (fresh
+// ones from callstatus-lab record).
+func recordings() string {
+	if d := os.Getenv("CALLSTATUS_RECORDINGS"); d != "" {
+		return d
+	}
+	return "../testdata/recordings"
+}
+
 // What CEL and queue_log alone cannot tell, per scenario, and what the
 // backfill reports instead. Every other scenario must match its manifest.
 var celReports = map[string]map[string]string{}
@@ -89,7 +98,7 @@ var celReports = map[string]map[string]string{}
 // Every lab recording with a CEL export (NAME.cel.csv, NAME.queue_log)
 // translates to its answer key (NAME.manifest.json).
 func TestRecordings(t *testing.T) {
-	exports, _ := filepath.Glob("../testdata/recordings/*.cel.csv")
+	exports, _ := filepath.Glob(filepath.Join(recordings(), "*.cel.csv"))
 	if len(exports) < 30 {
 		t.Fatalf("found %d CEL exports, want every lab scenario", len(exports))
 	}
@@ -162,7 +171,7 @@ func checkManifest(t *testing.T, calls []manifestCall, got []mapping.CallStatus,
 // from AMI+ARI of another run of the same scenario) on everything a
 // consumer keys on: category, status, reason, direction, agent.
 func TestAgreesWithLive(t *testing.T) {
-	exports, _ := filepath.Glob("../testdata/recordings/*.cel.csv")
+	exports, _ := filepath.Glob(filepath.Join(recordings(), "*.cel.csv"))
 	agree, total := 0, 0
 	for _, ex := range exports {
 		base := strings.TrimSuffix(ex, ".cel.csv")

@@ -126,6 +126,7 @@ type translator struct {
 	half     map[string]string // Local ;1 uniqueid -> its ;2 half
 	byLinked map[string][]*run // runs by their caller's linkedid
 	vend     map[int][]*run    // runs split off, by the row they end before
+	byName   map[string]string // channel name -> uniqueid (latest CHAN_START)
 }
 
 type pending struct {
@@ -157,7 +158,7 @@ func Translate(rows []Record, lines []QueueLine, opts Options) *Result {
 		answerAt: map[string]int{}, hangup: map[string]hangup{}, lastRun: map[string]*run{},
 		legRun: map[string]*run{}, legDone: map[string]bool{}, bridges: map[string]int{},
 		known: map[string]bool{}, half: map[string]string{},
-		byLinked: map[string][]*run{}, vend: map[int][]*run{},
+		byLinked: map[string][]*run{}, vend: map[int][]*run{}, byName: map[string]string{},
 	}
 	t.res.Stats.Records, t.res.Stats.QueueLines = len(rows), len(lines)
 	t.rows = slices.Clone(rows)
@@ -168,6 +169,9 @@ func Translate(rows []Record, lines []QueueLine, opts Options) *Result {
 		}
 		return a.ID < b.ID
 	})
+	// About one event per row and a few more: grown once, not by doubling.
+	t.res.Events = make([]mapping.Event, 0, len(t.rows)+len(t.rows)/4+2*len(lines))
+	t.res.labels = make([]string, 0, cap(t.res.Events))
 	t.pre = make([][]pending, len(t.rows)+1)
 	t.post = make([][]pending, len(t.rows)+1)
 	t.facts()
@@ -274,9 +278,17 @@ func str(m map[string]any, k string) string {
 	return ""
 }
 
+// chanOf is the row's channel. The caller is cid_ani when there is one:
+// after a pickup, a parked-call retrieval or an attended transfer,
+// connected-line updates leave the other party in cid_num/cid_name (the
+// caller of 850341 shows "Phone 241"), while cid_ani keeps who called.
 func chanOf(r *Record) mapping.Channel {
+	num, name := r.CIDNum, r.CIDName
+	if r.CIDANI != "" && r.CIDANI != r.CIDNum {
+		num, name = r.CIDANI, ""
+	}
 	return mapping.Channel{UniqueID: r.UniqueID, LinkedID: r.LinkedID, Name: r.ChanName,
-		CallerNum: r.CIDNum, CallerName: r.CIDName, Context: r.Context, Exten: r.Exten}
+		CallerNum: num, CallerName: name, Context: r.Context, Exten: r.Exten}
 }
 
 // caller is the run's calling channel as an event's Chan (no context: the
@@ -304,6 +316,7 @@ func (t *translator) row(p int) {
 	}
 	switch r.EventType {
 	case "CHAN_START":
+		t.byName[r.ChanName] = r.UniqueID
 		ev(mapping.Event{Kind: mapping.ChannelCreated})
 		if isLocalSecondHalf(r.ChanName) {
 			return // the other half of a Local channel its ;1 half already is
@@ -385,6 +398,25 @@ func (t *translator) row(p int) {
 		x := extraMap(r.Extra)
 		ev(mapping.Event{Kind: mapping.Transfer, Status: "attended", Linked: nonEmpty(str(x, "channel2_uniqueid"),
 			str(x, "transferee_channel_uniqueid"), str(x, "transfer_target_channel_uniqueid"))})
+	case "PICKUP":
+		// The ringing leg was picked up by another phone (extra
+		// pickup_channel). AMI then reports the dial answered by the
+		// picker (DialEnd ANSWER to it): the leg was answered elsewhere,
+		// and the picker, which moves to this call's linkedid, is the
+		// answering party.
+		ru := t.legRun[r.UniqueID]
+		if ru == nil || t.legDone[r.UniqueID] || !ru.dialing {
+			t.res.Stats.Ignored++
+			return
+		}
+		t.legDone[r.UniqueID] = true
+		ru.answered, ru.dialing = true, false
+		ev(mapping.Event{Kind: mapping.DialEnd, Chan: ru.callerChan(), Peer: ch, Queue: ru.queue, Status: "CANCEL"})
+		name := str(extraMap(r.Extra), "pickup_channel")
+		if uid := t.byName[name]; uid != "" {
+			ev(mapping.Event{Kind: mapping.DialEnd, Chan: ru.callerChan(), Peer: mapping.Channel{UniqueID: uid, Name: name},
+				Queue: ru.queue, Status: "ANSWER"})
+		}
 	case "STREAM_BEGIN", "STREAM_END":
 		// Media streamed to the channel: a dialplan Playback or an ARI
 		// playback (the ARI voicemail drop shows here, in Stasis).
@@ -402,7 +434,7 @@ func (t *translator) row(p int) {
 	default:
 		switch {
 		case known[r.EventType]:
-			// CHAN_END (HANGUP said it), LINKEDID_END, PICKUP, PARK_*,
+			// CHAN_END (HANGUP said it), LINKEDID_END, PARK_*,
 			// LOCAL_OPTIMIZE, FORWARD, DTMF, CONF_*: the channel and
 			// bridge rows around them tell the engine all it reads.
 			t.res.Stats.Ignored++

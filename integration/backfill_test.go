@@ -43,6 +43,10 @@ func TestBackfillAfterDaemonDown(t *testing.T) {
 	cfg.Backfill.Settle = time.Second
 	cfg.Backfill.RetryMax = time.Second
 	cfg.NATS.Stream.Duplicates = time.Second
+	// Shadow reconciliation: the live call of the second run is derived
+	// from CEL too, and must agree.
+	cfg.Backfill.Shadow = true
+	cfg.Backfill.ShadowDelay = time.Second
 
 	d1 := startRunning(t, cfg)
 	d1.sourcesUp(t, 2)
@@ -120,8 +124,35 @@ func TestBackfillAfterDaemonDown(t *testing.T) {
 	if st := d2.d.Backfill().Stats(); st.InLedger != 1 {
 		t.Errorf("backfill found %d calls in the ledger, want 1 (the live call of the first run): %+v", st.InLedger, st)
 	}
+	waitFor(t, 20*time.Second, "the shadow check of the live call", func() bool { return shadow(t, d2, "agree") == 1 })
+	if n := shadow(t, d2, "disagree") + shadow(t, d2, "missing"); n != 0 {
+		t.Errorf("shadow: %v disagree or missing, want none", n)
+	}
 	for _, p := range d2.d.Health().Readiness().Degraded {
 		t.Errorf("readiness degraded after the backfill: %s", p)
 	}
 	d2.stop(t)
+}
+
+// shadow is the daemon's callstatus_shadow_total for result, all rules.
+func shadow(t *testing.T, r *running, result string) float64 {
+	t.Helper()
+	mfs, err := r.d.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "callstatus_shadow_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
 }

@@ -305,6 +305,11 @@ func (f *facts) channels(st *CallStatus) {
 	if st.End.IsZero() {
 		st.End = f.cl.last
 	}
+	for _, l := range f.cl.aliases {
+		if l != f.cl.linked && !slices.Contains(st.MergedLinkedIDs, l) {
+			st.MergedLinkedIDs = append(st.MergedLinkedIDs, l)
+		}
+	}
 }
 
 // legOutcomes: each phone's story, so a ring group or a queue gives one
@@ -394,6 +399,25 @@ func (f *facts) parties(st *CallStatus) {
 // A leg the dial canceled or that rang out, and a transferer leaving its
 // call to others, ended nothing; a busy callee refused the call.
 func (f *facts) hangupBy() string {
+	first := f.firstToHangUp()
+	switch {
+	case f.answered == nil && f.cl.lastDial == "BUSY":
+		return "callee" // refused: a caller who gave up first ends the dial CANCEL
+	case first == nil:
+		return ""
+	case f.peers[first] && f.cl.vmdrop != "":
+		return "system" // the PBX hangs up the answering machine after the drop
+	case f.peers[first]:
+		return "callee"
+	case first.hungByPBX:
+		return "system" // the dialplan ended it: Hangup(), a ring or queue timeout
+	}
+	return "caller"
+}
+
+// firstToHangUp: the first channel, after the call's last answer, of the
+// caller's side or of a leg that answered, whose hangup was no transfer.
+func (f *facts) firstToHangUp() *channel {
 	var lastAnswer stamp
 	for _, l := range f.legList {
 		if s := stampOf(l.answeredAt()); l.answered() && s > lastAnswer {
@@ -416,19 +440,7 @@ func (f *facts) hangupBy() string {
 			first = c
 		}
 	}
-	switch {
-	case f.answered == nil && f.cl.lastDial == "BUSY":
-		return "callee" // refused: a caller who gave up first ends the dial CANCEL
-	case first == nil:
-		return ""
-	case f.peers[first] && f.cl.vmdrop != "":
-		return "system" // the PBX hangs up the answering machine after the drop
-	case f.peers[first]:
-		return "callee"
-	case first.hungByPBX:
-		return "system" // the dialplan ended it: Hangup(), a ring or queue timeout
-	}
-	return "caller"
+	return first
 }
 
 // timings: ringing from the first dial to the answer (or the last dial's

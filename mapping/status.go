@@ -160,10 +160,14 @@ type CallStatus struct {
 	Channels    []string   `json:"channels"`
 	// UniqueIDs are the Asterisk Uniqueids of Channels, in the same order:
 	// a screen pop that knows any channel of the call finds it by them.
-	UniqueIDs  []string `json:"uniqueids"`
-	Incomplete bool     `json:"incomplete,omitempty"` // events may be missing (source gap, TTL sweep)
-	JoinedLate bool     `json:"joined_late,omitempty"`
-	Inferred   string   `json:"inferred,omitempty"`
+	UniqueIDs []string `json:"uniqueids"`
+	// MergedLinkedIDs are the linkedids of calls merged into this one (a
+	// transfer, a pickup, a dial across linkedids): a screen pop that saw
+	// one of them finds this call under it too.
+	MergedLinkedIDs []string `json:"merged_linkedids,omitempty"`
+	Incomplete      bool     `json:"incomplete,omitempty"` // events may be missing (source gap, TTL sweep)
+	JoinedLate      bool     `json:"joined_late,omitempty"`
+	Inferred        string   `json:"inferred,omitempty"`
 	// Backfilled: derived after the fact from Asterisk's own records (CEL
 	// and queue_log) for a call the daemon did not see live; its evidence
 	// names those records (cel:<id>:<type>, queue_log:<line>:<event>).

@@ -73,7 +73,7 @@ func (c Config) UserLegs(cs CallStatus) []UserLeg {
 		}
 		u := UserLeg{
 			Schema: SchemaVersion, CallID: cs.CallID, LinkedID: cs.LinkedID, PBX: cs.PBX,
-			Extension: ext, Outcome: userOutcome(l.Outcome), Direction: cs.Direction,
+			Extension: ext, Outcome: userOutcome(l.Outcome, cs.Answer != nil), Direction: cs.Direction,
 			Category: cs.Category, Status: cs.Status, From: cs.From, To: cs.To,
 			Queue: l.Queue, Channel: l.Channel, RingStart: l.RingStart, Answer: l.Answer, End: cs.End,
 		}
@@ -96,14 +96,17 @@ func (c Config) UserLegs(cs CallStatus) []UserLeg {
 	return out
 }
 
-func userOutcome(legOutcome string) UserOutcome {
-	switch legOutcome {
-	case "answered":
+// userOutcome: a leg that rang unanswered in a call someone took (a queue
+// member who let it ring, a first queue before the overflow answered) was
+// answered elsewhere, not missed: no false misses.
+func userOutcome(legOutcome string, callAnswered bool) UserOutcome {
+	switch {
+	case legOutcome == "answered":
 		return UserAnswered
-	case "answered_elsewhere":
-		return UserAnsweredElsewhere
-	case "busy":
+	case legOutcome == "busy":
 		return UserBusy
+	case legOutcome == "answered_elsewhere" || callAnswered:
+		return UserAnsweredElsewhere
 	}
 	return UserMissed // noanswer, rang, canceled, chanunavail, congestion
 }

@@ -23,6 +23,8 @@ func TestUserLegsFromRecordings(t *testing.T) {
 		"queue-handled": {"231": mapping.UserAnswered, "331": mapping.UserAnsweredElsewhere},
 		// DID 800421: extension 421 is busy
 		"inbound-missed-busy": {"421": mapping.UserBusy},
+		// sales rings 332 and 333 unanswered, times out; 232 answers in overflow
+		"queue-overflow-handled": {"332": mapping.UserAnsweredElsewhere, "333": mapping.UserAnsweredElsewhere, "232": mapping.UserAnswered},
 		// the far end is a carrier, not a user
 		"outbound-connected": {},
 	}

@@ -1,63 +1,19 @@
 package outbox
 
 import (
-	"fmt"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/callstatus/callstatus/internal/testkit"
 	"github.com/callstatus/callstatus/mapping"
 )
 
-// testLog logs to the test output when -v is given.
-func testLog(t *testing.T) *slog.Logger {
-	t.Helper()
-	if !testing.Verbose() {
-		return nil
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+func testLog(t *testing.T) *slog.Logger { return testkit.Log(t) }
 
-func sampleStatus(i int) mapping.CallStatus {
-	start := time.Date(2025, 11, 25, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
-	ans := start.Add(5 * time.Second)
-	linked := fmt.Sprintf("1764064800.%d", i)
-	return mapping.CallStatus{
-		Schema:      mapping.SchemaVersion,
-		CallID:      "pbx1:" + linked,
-		LinkedID:    linked,
-		PBX:         "pbx1",
-		Category:    mapping.Inbound,
-		Status:      mapping.Answered,
-		Reason:      "ANSWER",
-		Direction:   "inbound",
-		DialStatus:  "ANSWER",
-		Hangup:      mapping.Hangup{Cause: 16, Text: "Normal Clearing", By: "caller"},
-		From:        mapping.Party{Number: "+15551230000", Channel: "PJSIP/trunk-00000001"},
-		To:          mapping.Party{Number: "100", Endpoint: "PJSIP/100"},
-		Agent:       &mapping.Party{Number: "100", Name: "Alice"},
-		Queues:      []mapping.QueueVisit{{Queue: "sales", Join: start, Leave: &ans, WaitSeconds: 5, QueueStatus: "", Agent: "PJSIP/100"}},
-		Legs:        []mapping.Leg{{Channel: "PJSIP/100-00000002", Endpoint: "PJSIP/100", Outcome: "answered", DialStatus: "ANSWER", RingStart: &start, Answer: &ans}},
-		Start:       start,
-		Answer:      &ans,
-		End:         ans.Add(30 * time.Second),
-		RingSeconds: 5,
-		WaitSeconds: 5,
-		TalkSeconds: 30,
-		Channels:    []string{"PJSIP/trunk-00000001", "PJSIP/100-00000002"},
-		Evidence:    mapping.Evidence{Rule: "inbound.answered", Events: []string{"ami#12"}},
-	}
-}
+func sampleStatus(i int) mapping.CallStatus { return testkit.SampleStatus(i) }
 
-// eventually polls cond until it holds or d passes.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, d, what, cond)
 }

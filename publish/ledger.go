@@ -133,7 +133,21 @@ func (l *Ledger) Put(ctx context.Context, cs mapping.CallStatus) error {
 	if _, err := l.kv.Put(ctx, LedgerKey(cs.CallID), body); err != nil {
 		return fmt.Errorf("ledger: put %s in %s: %w", cs.CallID, l.bucket, err)
 	}
+	// A call merged into this one (a transfer, a pickup) is found under
+	// its own linkedid too: an alias naming this call.
+	for _, linked := range cs.MergedLinkedIDs {
+		alias, _ := json.Marshal(ledgerAlias{AliasOf: cs.CallID})
+		id := cs.PBX + ":" + linked
+		if _, err := l.kv.Put(ctx, LedgerKey(id), alias); err != nil {
+			return fmt.Errorf("ledger: put alias %s of %s in %s: %w", id, cs.CallID, l.bucket, err)
+		}
+	}
 	return nil
+}
+
+// ledgerAlias is the value under a merged call's key.
+type ledgerAlias struct {
+	AliasOf string `json:"alias_of"`
 }
 
 // Seen says whether callID was published (within the bucket's TTL).
@@ -145,27 +159,32 @@ func (l *Ledger) Seen(ctx context.Context, callID string) (bool, error) {
 // Get returns the published status of callID; ok is false when the
 // bucket has none.
 func (l *Ledger) Get(ctx context.Context, callID string) (cs mapping.CallStatus, ok bool, err error) {
-	e, err := l.kv.Get(ctx, LedgerKey(callID))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return cs, false, nil
+	raw, err := l.Raw(ctx, callID)
+	if raw == nil || err != nil {
+		return cs, false, err
 	}
-	if err != nil {
-		return cs, false, fmt.Errorf("ledger: get %s from %s: %w", callID, l.bucket, err)
-	}
-	if err := json.Unmarshal(e.Value(), &cs); err != nil {
+	if err := json.Unmarshal(raw, &cs); err != nil {
 		return cs, false, fmt.Errorf("ledger: decode %s: %w", callID, err)
 	}
 	return cs, true, nil
 }
 
-// Raw returns the stored JSON of callID (nil when none).
+// Raw returns the stored JSON of callID (nil when none), following the
+// alias of a call merged into another to that call's status.
 func (l *Ledger) Raw(ctx context.Context, callID string) ([]byte, error) {
-	e, err := l.kv.Get(ctx, LedgerKey(callID))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
+	for hop := 0; hop < 2; hop++ {
+		e, err := l.kv.Get(ctx, LedgerKey(callID))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ledger: get %s from %s: %w", callID, l.bucket, err)
+		}
+		var a ledgerAlias
+		if json.Unmarshal(e.Value(), &a) != nil || a.AliasOf == "" {
+			return e.Value(), nil
+		}
+		callID = a.AliasOf
 	}
-	if err != nil {
-		return nil, fmt.Errorf("ledger: get %s from %s: %w", callID, l.bucket, err)
-	}
-	return e.Value(), nil
+	return nil, fmt.Errorf("ledger: %s: aliases lead nowhere", callID)
 }

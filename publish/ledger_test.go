@@ -114,3 +114,40 @@ func TestPublisherSeen(t *testing.T) {
 		})
 	}
 }
+
+// A call merged into another (a transfer, a pickup) is found under its own
+// linkedid too: its key holds an alias that Get and Raw follow.
+func TestLedgerFindsMergedCalls(t *testing.T) {
+	e := startNATS(t, -1, t.TempDir())
+	cfg := testNATSConfig(true)
+	nc, err := e.Connect(cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	p, err := New(nc, cfg, "pbx1", nil, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := sampleStatus(1)
+	cs.MergedLinkedIDs = []string{"1764064801.40"}
+	ob := outbox.New(nil)
+	ob.Push(cs)
+	ob.Close()
+	if err := p.Run(context.Background(), ob); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	js, _ := jetstream.New(nc)
+	l, err := BindLedger(ctx, js, "CALLSTATUS_CALLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := l.Get(ctx, cs.PBX+":1764064801.40")
+	if err != nil || !ok || got.CallID != cs.CallID {
+		t.Fatalf("Get by the merged linkedid = %s, %v, %v; want %s", got.CallID, ok, err, cs.CallID)
+	}
+	if seen, err := l.Seen(ctx, cs.PBX+":1764064801.40"); err != nil || !seen {
+		t.Fatalf("Seen by the merged linkedid = %v, %v (a backfill must not publish it again)", seen, err)
+	}
+}

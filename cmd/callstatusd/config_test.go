@@ -293,6 +293,21 @@ func TestConfigShowRedactsSecrets(t *testing.T) {
 	}
 }
 
+// The backfill's DSN may hold the database password, in either form.
+func TestConfigShowRedactsDSNPassword(t *testing.T) {
+	for _, dsn := range []string{"host=db user=callstatus password='s3 cret' dbname=asterisk",
+		"postgres://callstatus:s3cret@db:5432/asterisk?sslmode=disable"} {
+		t.Setenv("CALLSTATUS_BACKFILL_DSN", dsn)
+		out, _, err := runArgs(t, "config", "show", "--config", "testdata/good.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "s3") || !strings.Contains(out, "dsn: ") {
+			t.Errorf("config show leaks the DSN password of %q:\n%s", dsn, out)
+		}
+	}
+}
+
 // A dotted key at the top (ami.address: ...) is the nested key, as viper
 // always read it.
 func TestDottedKeys(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/publish"
 )
@@ -139,5 +141,21 @@ func TestRecents(t *testing.T) {
 				t.Errorf("err = %v, want %q", err, tc.err)
 			}
 		})
+	}
+}
+
+// tail --subject 'callstatus.>' gets the per-user messages too: each is
+// printed as recents prints it, not as an undecodable status.
+func TestTailPrintsUserLegs(t *testing.T) {
+	u := mapping.Config{}.UserLegs(ringGroupCall(1, "202"))[0]
+	body, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := formatStatus(&nats.Msg{Subject: "callstatus.lab.user.201.answered_elsewhere", Data: body})
+	want := fmt.Sprintf("%s  answered_elsewhere inbound  5550101 → 820001 ring=3s user=201 call=lab:1764064800.1",
+		u.RingStart.Local().Format("2006-01-02 15:04:05"))
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }

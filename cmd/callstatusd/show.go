@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,9 @@ import (
 
 // redacted replaces secrets in `config show`.
 const redacted = "<redacted>"
+
+// dsnPassword finds the password of a libpq key=value connection string.
+var dsnPassword = regexp.MustCompile(`(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
 // secretKeys are the last key segments whose values are secrets.
 var secretKeys = map[string]bool{"password": true, "token": true, "seed": true, "nkey_seed": true, "credentials": true}
@@ -79,6 +83,8 @@ func valueNode(name string, v reflect.Value) *yaml.Node {
 			// nats://user:pass@host (or token@host) in a URL list.
 			val = publish.RedactURLs([]string{val})
 		}
+		// A libpq key=value DSN (backfill.dsn): password=... in it.
+		val = dsnPassword.ReplaceAllString(val, "${1}"+redacted)
 		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
 		switch strings.ToLower(v.String()) {
 		case "on", "off", "yes", "no", "y", "n":

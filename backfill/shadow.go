@@ -1,0 +1,131 @@
+package backfill
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callstatus/callstatus/cel"
+	"github.com/callstatus/callstatus/mapping"
+)
+
+// Shadow reconciliation: some time after each live status, the same call
+// is derived from CEL and queue_log and the two are compared (category,
+// status, reason). Agreement and disagreement are counted per rule; each
+// disagreement is logged with both evidences. Nothing is ever corrected.
+type Shadow struct {
+	B     *Backfiller
+	Delay time.Duration
+	// Count hears every comparison: result is agree, disagree or missing
+	// (CEL has no such call, or it is not finished there).
+	Count func(rule, result string)
+	Log   *slog.Logger
+
+	once    sync.Once
+	jobs    chan shadowJob
+	dropped atomic.Uint64
+}
+
+type shadowJob struct {
+	live mapping.CallStatus
+	due  time.Time
+}
+
+// ShadowQueue bounds the statuses waiting for their check; past it a check
+// is dropped and counted (Dropped), never waited for.
+const ShadowQueue = 4096
+
+func (s *Shadow) init() {
+	s.once.Do(func() { s.jobs = make(chan shadowJob, ShadowQueue) })
+}
+
+// Check schedules the comparison of a live status; it never blocks.
+func (s *Shadow) Check(cs mapping.CallStatus, now time.Time) {
+	s.init()
+	select {
+	case s.jobs <- shadowJob{live: cs, due: now.Add(s.Delay)}:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// Dropped counts checks skipped because the queue was full.
+func (s *Shadow) Dropped() uint64 { return s.dropped.Load() }
+
+// Run compares until ctx ends.
+func (s *Shadow) Run(ctx context.Context) {
+	s.init()
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for {
+		var j shadowJob
+		select {
+		case <-ctx.Done():
+			return
+		case j = <-s.jobs:
+		}
+		if wait := time.Until(j.due); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		got, err := s.derive(ctx, j.live)
+		rule := j.live.Evidence.Rule
+		switch {
+		case err != nil:
+			log.Warn("shadow: derive from CEL failed", "call_id", j.live.CallID, "err", err)
+			s.count(rule, "missing")
+		case got == nil:
+			s.count(rule, "missing")
+		case got.Category == j.live.Category && got.Status == j.live.Status && got.Reason == j.live.Reason:
+			s.count(rule, "agree")
+		default:
+			s.count(rule, "disagree")
+			log.Warn("shadow: CEL disagrees with the live status", "call_id", j.live.CallID,
+				"live", string(j.live.Category)+"/"+string(j.live.Status)+" "+j.live.Reason, "live_rule", rule,
+				"live_evidence", j.live.Evidence.Events,
+				"cel", string(got.Category)+"/"+string(got.Status)+" "+got.Reason, "cel_rule", got.Evidence.Rule,
+				"cel_evidence", got.Evidence.Events)
+		}
+	}
+}
+
+func (s *Shadow) count(rule, result string) {
+	if s.Count != nil {
+		s.Count(rule, result)
+	}
+}
+
+// derive is the call as CEL tells it: the rows of its linkedid (and of
+// their channels), through an engine of its own.
+func (s *Shadow) derive(ctx context.Context, live mapping.CallStatus) (*mapping.CallStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rows, _, err := s.B.Store.Calls(ctx, []string{live.LinkedID})
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	var lines []cel.QueueLine
+	if s.B.QueueLog != "" {
+		if lines, err = queueLines(s.B.QueueLog, rows); err != nil {
+			return nil, err
+		}
+	}
+	res := cel.Translate(rows, lines, cel.Options{QueueLog: s.B.QueueLog != ""})
+	m := mapping.New(s.B.Rules)
+	for _, e := range res.Events {
+		for _, cs := range m.Apply(e) {
+			if cs.CallID == live.CallID {
+				res.Relabel(&cs)
+				return &cs, nil
+			}
+		}
+	}
+	return nil, nil
+}
