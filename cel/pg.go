@@ -106,6 +106,9 @@ func (d *DB) Calls(ctx context.Context, linkedids []string) ([]Record, ReadStats
 			return out, st, err
 		}
 		next = nil
+		if out == nil {
+			out = make([]Record, 0, len(recs))
+		}
 		for _, r := range recs {
 			if seenRow[r.ID] {
 				continue

@@ -169,6 +169,9 @@ func Translate(rows []Record, lines []QueueLine, opts Options) *Result {
 		}
 		return a.ID < b.ID
 	})
+	// About one event per row and a few more: grown once, not by doubling.
+	t.res.Events = make([]mapping.Event, 0, len(t.rows)+len(t.rows)/4+2*len(lines))
+	t.res.labels = make([]string, 0, cap(t.res.Events))
 	t.pre = make([][]pending, len(t.rows)+1)
 	t.post = make([][]pending, len(t.rows)+1)
 	t.facts()
