@@ -407,6 +407,23 @@ func (d *Daemon) backfillRunner(ob *outbox.Outbox, log *slog.Logger) (*backfill.
 	}
 	d.health.AddCheck("backfill", run.Problem)
 	d.backfill = run
+	if d.metrics != nil {
+		for _, c := range []struct {
+			name, help string
+			get        func(backfill.RunStats) int
+		}{
+			{"gaps", "Gaps seen (restart, first start, a source down and up again).", func(s backfill.RunStats) int { return s.Gaps }},
+			{"long_gaps", "Gaps longer than backfill.horizon (backfilled whole).", func(s backfill.RunStats) int { return s.LongGaps }},
+			{"windows", "Gaps backfilled.", func(s backfill.RunStats) int { return s.Windows }},
+			{"failures", "Backfill attempts that failed (database down or slow); retried.", func(s backfill.RunStats) int { return s.Failures }},
+			{"published", "Calls published by the backfill (backfilled: true).", func(s backfill.RunStats) int { return s.Published }},
+			{"in_ledger", "Calls of a gap found already published (ledger or this run).", func(s backfill.RunStats) int { return s.InLedger }},
+		} {
+			d.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "callstatus_backfill_" + c.name + "_total", Help: c.help,
+			}, func() float64 { return float64(c.get(run.Stats())) }))
+		}
+	}
 	return run, store.Close
 }
 

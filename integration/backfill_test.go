@@ -121,6 +121,9 @@ func TestBackfillAfterDaemonDown(t *testing.T) {
 		t.Errorf("the live call is marked backfilled: %s", describe(cs))
 	}
 	onceEach(t, append(first, last...))
+	if n := counter(t, d2, "callstatus_backfill_published_total"); n != float64(len(calls)) {
+		t.Errorf("callstatus_backfill_published_total = %v, want %d", n, len(calls))
+	}
 	if st := d2.d.Backfill().Stats(); st.InLedger != 1 {
 		t.Errorf("backfill found %d calls in the ledger, want 1 (the live call of the first run): %+v", st.InLedger, st)
 	}
@@ -155,4 +158,20 @@ func shadow(t *testing.T, r *running, result string) float64 {
 		}
 	}
 	return n
+}
+
+// counter is the value of a counter without labels in the daemon's /metrics.
+func counter(t *testing.T, r *running, name string) float64 {
+	t.Helper()
+	mfs, err := r.d.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Errorf("no metric %s", name)
+	return -1
 }

@@ -3,7 +3,7 @@
 # table's columns when it loads, so the database must answer before Asterisk
 # starts), then Asterisk in the foreground as PID 1's successor.
 set -eu
-ver=$(ls /etc/postgresql | sort -n | tail -n1)
+ver=$(ls /usr/lib/postgresql | sort -n | tail -n1)
 pg_ctlcluster "$ver" main start
 i=0
 until pg_isready -q -h 127.0.0.1; do

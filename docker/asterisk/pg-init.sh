@@ -4,7 +4,10 @@
 # `asterisk` (cel_pgsql) and the reader `callstatus` (the daemon's backfill,
 # SELECT only). Passwords are the lab's, as in cel_pgsql.conf and lab/docker.go.
 set -eu
-ver=$(ls /etc/postgresql | sort -n | tail -n1)
+# The newest installed server; its "main" cluster, created here when the
+# package's postinst did not (a debootstrap root may not have run it).
+ver=$(ls /usr/lib/postgresql | sort -n | tail -n1)
+[ -d "/etc/postgresql/$ver/main" ] || pg_createcluster "$ver" main
 conf=/etc/postgresql/$ver/main
 # Reachable from the host through the published port (the daemon) and from
 # Asterisk on 127.0.0.1; password authentication for both.
