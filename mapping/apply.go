@@ -22,7 +22,7 @@ func (m *Machine) Apply(e Event) []CallStatus {
 		m.stats.Ignored++
 		return nil
 	}
-	if m.late(&e) {
+	if (e.Peer.UniqueID != "" || len(e.Linked) > 0) && m.late(&e) {
 		m.stats.Late++
 		return nil
 	}
@@ -75,10 +75,12 @@ func (m *Machine) handle(c *channel, e *Event, r ref) []CallStatus {
 	return nil
 }
 
-// late: the event names a channel or a linkedid of a finalized call.
-// Asterisk never reuses either, so it is a late report (the second
-// source's, or one that outlived a TTL or a source gap): it must neither
-// start nor revive a call. Chan is checked by channel itself.
+// late: the event's peer or transfer partners name a channel or a
+// linkedid of a finalized call. Asterisk never reuses either, so it is a
+// late report (the second source's, or one that outlived a TTL or a
+// source gap): it must neither start nor revive a call. Chan is checked
+// by channel itself, on its way to finding the channel, so the events
+// about one channel cost no extra lookup.
 func (m *Machine) late(e *Event) bool {
 	if e.Peer.UniqueID != "" && m.isDead(e.Peer) {
 		return true
@@ -88,7 +90,7 @@ func (m *Machine) late(e *Event) bool {
 			return true
 		}
 	}
-	return e.Chan.UniqueID != "" && m.isDead(e.Chan)
+	return false
 }
 
 // isDead: ch names a finalized channel, or a finalized call's linkedid.

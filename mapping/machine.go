@@ -251,6 +251,10 @@ func (m *Machine) newChannel(ch Channel, t time.Time) *channel {
 	}
 	cl := m.callOf(key)
 	if cl == nil {
+		if _, gone := m.dead[key]; gone && key != id {
+			m.stats.Late++ // a new channel naming a finalized call
+			return nil
+		}
 		// Store kept strings only: the event's would pin its frame.
 		if key == id {
 			key = id
