@@ -197,10 +197,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if cfg.Backfill.Enabled {
 		recent := newRecentCalls(cfg.Backfill.Horizon)
 		eng.emitted = func(cs mapping.CallStatus, at time.Time) { recent.add(cs.CallID, at) }
-		// This run's own calls, then the ledger bucket of every run
-		// (nats.ledger): a call published hours ago is not sent again.
-		if d.ledger == nil {
-			d.ledger = ledgers{recent, pub}
+		// This run's own calls first (finished by the live engine, maybe
+		// not in the bucket yet, or no JetStream at all), then the ledger
+		// bucket of every run (nats.ledger, set above): a call published
+		// hours ago is not sent again.
+		if d.ledger != nil {
+			d.ledger = ledgers{recent, d.ledger}
+		} else {
+			d.ledger = recent
 		}
 		run, closeStore := d.backfillRunner(ob, log)
 		defer closeStore()

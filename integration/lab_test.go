@@ -81,6 +81,9 @@ func check(t *testing.T, scenario string, calls []lab.Call, got []mapping.CallSt
 				break
 			}
 		}
+		if _, missing := c.KnownWrong[answerkey.Missing]; idx < 0 && missing {
+			continue // the engine's open issue, checked by the golden test
+		}
 		if idx < 0 {
 			t.Errorf("%s: no status for %q (%s → %s)", scenario, c.Description, c.From, c.To)
 			continue
@@ -102,6 +105,18 @@ func check(t *testing.T, scenario string, calls []lab.Call, got []mapping.CallSt
 			t.Errorf("%s: %q published as incomplete: %s", scenario, c.Description, describe(cs))
 		}
 	}
+}
+
+// published is how many of calls the engine publishes a status for today
+// (a call listed as missing in known_wrong has none).
+func published(calls []lab.Call) int {
+	n := 0
+	for _, c := range calls {
+		if _, missing := c.KnownWrong[answerkey.Missing]; !missing {
+			n++
+		}
+	}
+	return n
 }
 
 // checkExtras marks the statuses a scenario lists as known extras (the
@@ -247,7 +262,7 @@ func TestLabScenariosThroughDaemon(t *testing.T) {
 	g, gctx := errgroup.WithContext(ctx)
 	want := 0
 	for _, s := range concurrent {
-		want += len(s.Calls)
+		want += published(s.Calls)
 		g.Go(func() error {
 			rctx, cancel := context.WithTimeout(gctx, 2*time.Minute)
 			defer cancel()
@@ -285,7 +300,7 @@ func TestLabScenariosThroughDaemon(t *testing.T) {
 			continue
 		}
 		for i, r := range rigs {
-			waitFor(t, settle, r.name+": "+s.Name+" statuses", func() bool { return r.box.len() >= before[i]+len(s.Calls) })
+			waitFor(t, settle, r.name+": "+s.Name+" statuses", func() bool { return r.box.len() >= before[i]+published(s.Calls) })
 			check(t, r.name+"/"+s.Name, r.expected(s.Calls), r.box.snapshot(), used[i])
 			checkExtras(s, r.box.snapshot(), used[i])
 		}

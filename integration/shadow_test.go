@@ -56,7 +56,7 @@ func TestShadowAgreesOnLab(t *testing.T) {
 	calls := 0
 	var sip []lab.Scenario
 	for _, s := range lab.Scenarios() {
-		calls += len(s.Calls)
+		calls += published(s.Calls) // a call known missing (answer key) has no status
 		if s.SIP {
 			sip = append(sip, s)
 			continue

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -34,10 +35,12 @@ type Scenario struct {
 
 // Reasons the engine gets a key field wrong today (answerkey.Call.KnownWrong).
 const (
-	wrongNoSystem = "the engine has no hangup.by=system: a ring, route or queue timeout (or an unreachable phone, an originate timeout, a drop) that the PBX ends is reported as the callee's or the caller's hangup"
-	wrongQueueDS  = "a queue that timed out: dialstatus comes from the last member leg to end (CANCEL, when the queue stopped ringing), not the members' NOANSWER"
-	wrongParkBy   = "the phone that retrieved the parked call hung up first; the engine reports caller"
-	wrongC2CTo    = "a click-to-call whose agent never answered has no to: the customer's number is only in the originate (Exten), never dialed"
+	wrongNoSystem     = "an originate that timed out on the agent's phone (nobody hung up: the PBX gave up) is reported as the caller's hangup, not system"
+	wrongQueueDS      = "a queue that timed out: dialstatus comes from the last member leg to end (CANCEL, when the queue stopped ringing), not the members' NOANSWER"
+	wrongParkBy       = "the phone that retrieved the parked call hung up first; the engine reports caller"
+	wrongReplacesBy   = "after a REFER with Replaces the caller hung up first (255 still talked); the engine reports system"
+	wrongReplacesCall = "the consultation call (its own linkedid, 102 to 255, answered) is merged into the transferred call and never published on its own"
+	wrongC2CTo        = "a click-to-call whose agent never answered has no to: the customer's number is only in the originate (Exten), never dialed"
 )
 
 // Scenarios returns the catalogue. Numbers are distinct across scenarios
@@ -152,8 +155,8 @@ func Scenarios() []Scenario {
 		// the call it answers, so it is no call of its own.
 		{Name: "pickup-group", Calls: []Call{in("DID 850341 rings 341 (call group 1); 241 dials *8 (group pickup) and answers it, then hangs up after 3 s", "answered", "", "15550001032", "850341", "241", "callee", "ANSWER")},
 			run: pickup("15550001032", "850341", "341", "241", "*8")},
-		{Name: "pickup-directed", Calls: []Call{in("DID 850342 rings 342; 242 dials **342 (directed pickup) and answers it, then hangs up after 3 s", "answered", "", "15550001033", "850342", "242", "callee", "ANSWER")},
-			run: pickup("15550001033", "850342", "342", "242", "**342")},
+		{Name: "pickup-directed", Calls: []Call{in("DID 851342 rings 342 (in no call group: a group pickup elsewhere cannot take it); 242 dials **342 (directed pickup) and answers it, then hangs up after 3 s", "answered", "", "15550001033", "851342", "242", "callee", "ANSWER")},
+			run: pickup("15550001033", "851342", "342", "242", "**342")},
 		{Name: "park-retrieve", Calls: []Call{wrong(in("DID 800257: 257 answers and parks the caller (blind transfer to 870); 243 dials the parking space (871) and retrieves the call, then hangs up after 3 s", "answered", "", "15550001034", "800257", "257", "callee", "ANSWER"))},
 			run: parkRetrieve},
 		{Name: "chanspy-queue", Description: "a queue call and a supervisor listening in on its agent", Calls: []Call{
@@ -185,6 +188,13 @@ func Scenarios() []Scenario {
 			run: sipCall(sipp{scenario: "uas-ring.xml", port: 5072}, sipp{scenario: "uac.xml", port: 5070, service: "800102", caller: "15550002002"}, "PJSIP/trunk-")},
 		{Name: "sip-transfer-refer", SIP: true, Calls: []Call{in("SIP carrier calls DID 800102; phone 102 answers after 1 s and 1 s later blind-transfers the caller with a REFER to 255 and leaves (BYE); 255 answers after 1 s; the caller hangs up 5 s after the answer, while 255 would talk 8 s", "answered", "", "15550002003", "800102", "102", "caller", "ANSWER")},
 			run: sipCall(sipp{scenario: "uas-refer.xml", port: 5072, service: "255", extra: []string{"-aa"}}, sipp{scenario: "uac.xml", port: 5070, service: "800102", caller: "15550002003", pause: 5 * time.Second}, "PJSIP/trunk-")},
+		{Name: "sip-transfer-attended", SIP: true, Description: "an attended transfer made on a SIP phone (REFER with Replaces) and its consultation call", Calls: []Call{
+			wrong(in("SIP carrier calls DID 800102; phone 102 answers on line 1, calls 255 on line 2, then transfers with a REFER carrying Replaces for line 2 and leaves; the caller hangs up 6 s after the transfer, while 255 would talk 8 s", "answered", "", "15550002004", "800102", "102", "caller", "ANSWER"),
+				"hangup.by", wrongReplacesBy),
+			wrong(key(Call{Description: "the consultation: phone 102 (line 2) calls 255, which answers after 1 s; the transfer replaces it and the PBX ends line 2", Category: "outbound", Status: "connected",
+				Direction: "internal", Internal: true, From: "102", To: "255", Dialed: "255"}, "102", "system", "ANSWER"),
+				answerkey.Missing, wrongReplacesCall),
+		}, run: sipAttendedTransfer},
 		{Name: "sip-outbound-connected", SIP: true, Calls: []Call{out("SIP phone 101 dials 05552101 via the SIP trunk; the far end answers; 101 hangs up after 2 s", "connected", "", "101", "05552101", "caller", "ANSWER")},
 			run: sipCall(sipp{scenario: "uas-answer.xml", port: 5070}, sipp{scenario: "uac.xml", port: 5071, service: "05552101", caller: "101", pause: 2 * time.Second}, "PJSIP/101-")},
 		{Name: "sip-outbound-busy", SIP: true, Calls: []Call{out("SIP phone 101 dials 05554101; the trunk answers 486 Busy Here", "canceled", "BUSY", "101", "05554101", "callee", "BUSY")},
@@ -541,6 +551,98 @@ func sipCall(uas, uac sipp, prefix string) func(context.Context, *Driver) error 
 			return err
 		}
 		return d.track.wait(ctx, w)
+	}
+}
+
+// sipAttendedTransfer is an attended transfer made on a SIP phone: SIPp
+// handles one Call-ID per scenario, so phone 102 is three SIPp runs. Line 1
+// (uas-line1.xml) answers the carrier's call and writes its dialog's
+// identity to a file; once it talks, line 2 (uac-line2.xml) calls 255 and
+// writes its dialog's identity; once 255 answered, a third run
+// (refer-replaces.xml) sends, in line 1's dialog, the REFER whose Refer-To
+// carries Replaces for line 2, then line 1's BYE. The carrier
+// (uac-transferee.xml) answers the re-INVITE the transfer brings and hangs
+// up 6 s after it.
+func sipAttendedTransfer(ctx context.Context, d *Driver) error {
+	if d.cfg.Container == "" {
+		return fmt.Errorf("sip scenarios need the lab container name")
+	}
+	if _, err := docker(ctx, "exec", d.cfg.Container, "rm", "-f", "/tmp/line1.dlg", "/tmp/255.dlg"); err != nil {
+		return err
+	}
+	w := d.track.watch("PJSIP/trunk-")
+	g, gctx := errgroup.WithContext(ctx)
+	start := func(s sipp) {
+		g.Go(func() error {
+			out, err := docker(gctx, append([]string{"exec", d.cfg.Container}, s.args()...)...)
+			if err != nil {
+				return fmt.Errorf("sipp %s: %w\n%s", s.scenario, err, tail(out))
+			}
+			return nil
+		})
+	}
+	start(sipp{scenario: "uas-line1.xml", port: 5072, service: "line1", pause: 10 * time.Second, extra: []string{"-aa"}})
+	time.Sleep(500 * time.Millisecond) // let the uas bind its port
+	start(sipp{scenario: "uac-transferee.xml", port: 5070, service: "800102", caller: "15550002004", extra: []string{"-aa"}})
+	fail := func(err error) error {
+		if werr := g.Wait(); werr != nil {
+			return fmt.Errorf("%w (%v)", err, werr)
+		}
+		return err
+	}
+	if _, err := d.track.bridgedWith(ctx, w, "PJSIP/102-", "", "PJSIP/trunk-"); err != nil {
+		return fail(fmt.Errorf("line 1: %w", err))
+	}
+	cw := d.track.watch("PJSIP/102-") // the consultation is a call of its own
+	start(sipp{scenario: "uac-line2.xml", port: 5073, service: "255", caller: "102"})
+	if _, err := d.track.bridgedWith(ctx, cw, "Local/255@lab-phones-", ";1", "PJSIP/102-"); err != nil {
+		return fail(fmt.Errorf("line 2: %w", err))
+	}
+	a, err := d.dialogFile(ctx, "/tmp/line1.dlg", 4) // call-id, local To, remote From, remote contact
+	if err != nil {
+		return fail(err)
+	}
+	b, err := d.dialogFile(ctx, "/tmp/255.dlg", 3) // call-id, local tag, remote To
+	if err != nil {
+		return fail(err)
+	}
+	_, remoteTag, _ := strings.Cut(b[2], ";tag=")
+	replaces := url.QueryEscape(b[0] + ";to-tag=" + remoteTag + ";from-tag=" + b[1])
+	if err := pause(ctx, 500*time.Millisecond); err != nil {
+		return fail(err)
+	}
+	refer := sipp{scenario: "refer-replaces.xml", port: 5074, extra: []string{"-cid_str", a[0],
+		"-key", "from", a[1], "-key", "to", a[2], "-key", "ruri", a[3], "-key", "contact", "sip:102@127.0.0.1:5072",
+		"-key", "referto", "sip:255@127.0.0.1:5060?Replaces=" + replaces, "127.0.0.1:5060"}}
+	if out, err := docker(ctx, append([]string{"exec", d.cfg.Container}, refer.args()...)...); err != nil {
+		return fail(fmt.Errorf("sipp %s: %w\n%s", refer.scenario, err, tail(out)))
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return d.track.wait(ctx, w, cw)
+}
+
+// dialogFile reads a dialog's identity that a SIPp run wrote (n lines) once
+// it is complete. SIPp writes it right after the ACK; the caller waits for
+// the call's AMI events first, so this rarely reads twice.
+func (d *Driver) dialogFile(ctx context.Context, path string, n int) ([]string, error) {
+	for {
+		out, err := docker(ctx, "exec", d.cfg.Container, "cat", path)
+		if err == nil {
+			var lines []string
+			for _, l := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
+				if l = strings.TrimSpace(l); l != "" {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) >= n {
+				return lines, nil
+			}
+		}
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return nil, fmt.Errorf("sipp dialog %s: %w", path, err)
+		}
 	}
 }
 
