@@ -337,15 +337,19 @@ func (m *Machine) onTransfer(c *channel, e *Event) []CallStatus {
 var featureApps = [...]string{"ChanSpy", "ExtenSpy", "ConfBridge", "MeetMe", "VoiceMailMain", "Directory", "DISA", "Pickup", "PickupChan", "ParkedCall"}
 
 // noteFeature remembers the first feature application the caller's side
-// of the call ran.
+// of the call ran; app is its lower-cased name.
 func (cl *call) noteFeature(c *channel, app string) {
 	if cl.feature != 0 || c.peer {
 		return
 	}
-	for i, f := range featureApps {
-		if strings.EqualFold(f, app) {
-			cl.feature = uint8(i + 1)
-			return
+	// A switch, not a loop over featureApps: it runs on every
+	// application of every call.
+	switch app {
+	case "chanspy", "extenspy", "confbridge", "meetme", "voicemailmain", "directory", "disa", "pickup", "pickupchan", "parkedcall":
+		for i, f := range featureApps {
+			if strings.EqualFold(f, app) {
+				cl.feature = uint8(i + 1)
+			}
 		}
 	}
 }
@@ -433,8 +437,9 @@ func (m *Machine) onApp(c *channel, e *Event, r ref) []CallStatus {
 }
 
 func (m *Machine) appRun(c *channel, e Event, r ref) {
-	c.call.noteFeature(c, e.Name)
-	switch strings.ToLower(e.Name) {
+	app := strings.ToLower(e.Name)
+	c.call.noteFeature(c, app)
+	switch app {
 	case "queue":
 		n := &c.queueApps[e.Source&3]
 		if *n < 255 {
