@@ -8,7 +8,6 @@ import (
 // Apply feeds one event and returns the calls it finished, if any.
 func (m *Machine) Apply(e Event) []CallStatus {
 	m.stats.Events++
-	m.tick(e.Time)
 	switch e.Kind {
 	case SourceUp:
 		m.markUp(e.Source, e.Time)
@@ -393,8 +392,10 @@ func (cl *call) noteDialEnd(e *Event, r ref) {
 
 // onVar: QUEUESTATUS, DIALSTATUS and the direction variable.
 func (m *Machine) onVar(c *channel, e *Event, r ref) []CallStatus {
-	switch {
-	case e.Name == "QUEUESTATUS":
+	// VarSet is the commonest event, and most variables are none of
+	// these: one switch on the name says so at once.
+	switch e.Name {
+	case "QUEUESTATUS":
 		// The value belongs to the Queue() run this source saw last: a
 		// slower source must not pin it on the next queue (timestamps of
 		// the two sources differ in precision, so time cannot tell).
@@ -414,17 +415,19 @@ func (m *Machine) onVar(c *channel, e *Event, r ref) []CallStatus {
 				v.leave = e.Time
 			}
 		}
-	case e.Name == "DIALSTATUS":
+	case "DIALSTATUS":
 		c.call.dialStatusVar = keep(e.Value)
-	case e.Name == "VM_MESSAGEFILE" || e.Name == "VMSTATUS":
+	case "VM_MESSAGEFILE", "VMSTATUS":
 		if vm := c.call.vm; vm != nil {
 			vm.left = vm.left || (e.Name == "VM_MESSAGEFILE" && e.Value != "")
 			if vm.end.IsZero() {
 				vm.end = stampOf(e.Time)
 			}
 		}
-	case e.Name == m.cfg.DirectionVariable && m.cfg.DirectionVariable != "":
-		c.call.dirVar = keep(strings.ToLower(strings.TrimSpace(e.Value)))
+	default:
+		if e.Name == m.cfg.DirectionVariable && e.Name != "" {
+			c.call.dirVar = keep(strings.ToLower(strings.TrimSpace(e.Value)))
+		}
 	}
 	return nil
 }

@@ -32,10 +32,9 @@ func (m *Machine) finalize(cl *call, now time.Time, why string) CallStatus {
 	// Dated by the engine's clock, not the call's last event: a call
 	// ended by the TTL sweep is hours old, and its channels must still
 	// be remembered for the whole keep window after it was published.
+	m.tick(now)
+	m.tick(cl.last)
 	stamp := m.clock.Time()
-	if stamp.IsZero() {
-		stamp = now
-	}
 	for _, l := range append(cl.aliases, cl.linked) {
 		if m.byLinked[l] == cl {
 			delete(m.byLinked, l)

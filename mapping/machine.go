@@ -34,8 +34,9 @@ type Machine struct {
 
 	last    *channel // the channel of the previous lookup (see channel)
 	current *call    // the call being worked on, for Recover
-	// clock is the latest time the engine was told (event or sweep): it
-	// dates the memory of finalized channels.
+	// clock is the latest time the engine was told by a sweep, a source
+	// coming up or a call's end: it dates the memory of finalized
+	// channels (not ticked per event: that is the hot path).
 	clock    stamp
 	up       srcMask // sources connected now
 	nextCall uint64
@@ -319,8 +320,8 @@ func (c *channel) note(ch Channel, t time.Time) {
 	if ch.CallerName != "" && c.callerName == "" {
 		c.callerName = keep(ch.CallerName)
 	}
-	if !t.IsZero() && c.created.Time().After(t) {
-		c.created = stampOf(t)
+	if s := stampOf(t); s != 0 && s < c.created {
+		c.created = s
 	}
 }
 
@@ -670,6 +671,7 @@ func (m *Machine) markUp(src Source, t time.Time) {
 	if m.up&bit(src) == 0 {
 		m.up |= bit(src)
 		m.upSince[src&3] = t
+		m.tick(t)
 	}
 }
 
