@@ -325,6 +325,9 @@ func (m *Machine) onTransfer(c *channel, e *Event) []CallStatus {
 		}
 	}
 	c.call.transfer = keep(e.Status)
+	if s := stampOf(e.Time); s > c.call.transferAt {
+		c.call.transferAt = s
+	}
 	c.transferer = true
 	return nil
 }

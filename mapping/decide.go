@@ -414,6 +414,9 @@ func (f *facts) hangupBy() string {
 	return "caller"
 }
 
+// transferSettle: hangups this soon after a transfer are its cleanup.
+const transferSettle = 500 * time.Millisecond
+
 // firstToHangUp: the first channel, after the call's last answer, of the
 // caller's side or of a leg that answered, whose hangup was no transfer.
 func (f *facts) firstToHangUp() *channel {
@@ -429,11 +432,17 @@ func (f *facts) firstToHangUp() *channel {
 			left = append(left, base)
 		}
 	}
+	// The transferers' channels go at the transfer (an attended one has
+	// two, and the event names only one as such).
+	settled := max(lastAnswer, f.cl.transferAt)
+	if f.cl.transferAt != 0 {
+		settled += stamp(transferSettle)
+	}
 	var first *channel
 	for _, c := range f.chans {
 		base, _ := localBase(c.name)
 		switch {
-		case c.hungAt.IsZero() || c.hungAt < lastAnswer || c.transferer || (base != "" && slices.Contains(left, base)):
+		case c.hungAt.IsZero() || c.hungAt < settled || c.transferer || (base != "" && slices.Contains(left, base)):
 		case f.peers[c] && c.up.IsZero():
 		case first == nil || c.hungAt < first.hungAt || (c.hungAt == first.hungAt && c.hungOrder < first.hungOrder):
 			first = c

@@ -164,6 +164,7 @@ type call struct {
 	vmdrop        string
 	vmdropRef     ref
 	transfer      string
+	transferAt    stamp // the latest transfer
 
 	done bool
 	gap  bool
@@ -406,6 +407,9 @@ func (a *call) absorb(b *call) {
 	a.gap = a.gap || b.gap
 	if a.feature == 0 {
 		a.feature = b.feature
+	}
+	if b.transferAt > a.transferAt {
+		a.transferAt = b.transferAt
 	}
 	if a.transfer == "" {
 		a.transfer = b.transfer
