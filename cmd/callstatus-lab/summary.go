@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/callstatus/callstatus/lab"
+	"github.com/callstatus/callstatus/lab/answerkey"
 	"github.com/callstatus/callstatus/mapping"
 )
 
@@ -35,6 +36,10 @@ type tally struct {
 	unexpected []mapping.CallStatus
 	counts     map[string]int // "category/status"
 	failed     map[string]string
+	// known lists the calls the answer key says the engine publishes no
+	// status of its own for (answerkey.Missing), with the reason: they are
+	// shown, not waited for.
+	known []string
 }
 
 type expected struct {
@@ -48,6 +53,10 @@ func newTally(scenarios []lab.Scenario) *tally {
 	for _, s := range scenarios {
 		t.order = append(t.order, s.Name)
 		for _, c := range s.Calls {
+			if why, missing := c.KnownWrong[answerkey.Missing]; missing {
+				t.known = append(t.known, s.Name+": "+c.Description+" — "+why)
+				continue
+			}
 			t.calls[s.Name] = append(t.calls[s.Name], &expected{scenario: s.Name, call: c})
 		}
 	}
@@ -237,6 +246,10 @@ func (t *tally) report(w io.Writer) result {
 		if msg := t.failed[name]; msg != "" {
 			fmt.Fprintf(w, "driver: %s: %s\n", name, firstLine(msg))
 		}
+	}
+
+	for _, k := range t.known {
+		fmt.Fprintf(w, "known, no status of its own: %s\n", k)
 	}
 
 	fmt.Fprintf(w, "\n%d/%d scenarios as expected; %d statuses for %d calls; %d of 8 statuses seen",

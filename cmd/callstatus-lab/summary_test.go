@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/callstatus/callstatus/lab"
+	"github.com/callstatus/callstatus/lab/answerkey"
 	"github.com/callstatus/callstatus/mapping"
 )
 
@@ -24,7 +25,11 @@ func TestTally(t *testing.T) {
 	all := lab.Scenarios()
 	calls := 0
 	for _, s := range all {
-		calls += len(s.Calls)
+		for _, c := range s.Calls {
+			if _, missing := c.KnownWrong[answerkey.Missing]; !missing {
+				calls++ // the calls the engine publishes a status of its own for
+			}
+		}
 	}
 	perfect := func(tl *tally, skip func(name string, i int) bool, edit func(name string, i int, cs *mapping.CallStatus)) {
 		for _, s := range all {
@@ -32,6 +37,9 @@ func TestTally(t *testing.T) {
 		}
 		for _, s := range all {
 			for i, c := range s.Calls {
+				if _, missing := c.KnownWrong[answerkey.Missing]; missing {
+					continue // the engine publishes none: so does a perfect daemon today
+				}
 				if skip != nil && skip(s.Name, i) {
 					continue
 				}
@@ -148,6 +156,9 @@ func TestTallyMatchesBothNumbersFirst(t *testing.T) {
 	}
 	for i := len(sip) - 1; i >= 0; i-- { // in reverse
 		for _, c := range sip[i].Calls {
+			if _, missing := c.KnownWrong[answerkey.Missing]; missing {
+				continue
+			}
 			e, ok := tl.observe(statusFor(c))
 			if e == nil || e.scenario != sip[i].Name || !ok {
 				t.Errorf("status of %s matched %+v ok=%v", sip[i].Name, e, ok)
