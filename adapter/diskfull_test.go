@@ -93,8 +93,8 @@ func TestDaemonDiskFull(t *testing.T) {
 	}
 
 	disk.full.Store(false)
-	ns = startNATS(t, port, store)
-	call(4) // the next status takes those held in memory to disk first
+	startNATS(t, port, store) // NATS back: the held statuses go out
+	call(4)                   // the next status takes those held in memory to disk first
 	eventually(t, 20*time.Second, "all 5 published", func() bool { return st.Publish.Published.Load() == 5 })
 	eventually(t, 5*time.Second, "ready again", func() bool {
 		r := d.Health().Readiness()

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/callstatus/callstatus/internal/testkit"
-	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/publish"
 )
 
@@ -28,8 +27,6 @@ func startNATS(t *testing.T, port int, store string) *publish.Embedded {
 	t.Cleanup(e.Shutdown)
 	return e
 }
-
-func sampleStatus(i int) mapping.CallStatus { return testkit.SampleStatus(i) }
 
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -99,7 +99,7 @@ func TestBrokerOutage(t *testing.T) {
 	}
 
 	// NATS back, same port and store.
-	ns = startNATSAt(t, port, store)
+	startNATSAt(t, port, store)
 	t.Logf("NATS was down for %s", time.Since(down).Round(100*time.Millisecond))
 	back := time.Now()
 	waitFor(t, 30*time.Second, "the backlog published", func() bool { return d2.d.Stats().Publish.Published.Load() >= 5 })

@@ -201,11 +201,6 @@ func (t *tracker) channel(ctx context.Context, w *watch, prefix, suffix, what st
 	return found, err
 }
 
-// up waits for a channel of w in state Up.
-func (t *tracker) up(ctx context.Context, w *watch, prefix, suffix string) (chanState, error) {
-	return t.channel(ctx, w, prefix, suffix, "in state Up", func(c chanState) bool { return c.State == "Up" })
-}
-
 // bridgedWith waits until a channel of w named prefix*suffix is in a bridge
 // with another channel of w named peer* (both live), and returns the first.
 func (t *tracker) bridgedWith(ctx context.Context, w *watch, prefix, suffix, peer string) (chanState, error) {

@@ -89,10 +89,6 @@ type filePos struct {
 	off int64
 }
 
-func (p filePos) before(q filePos) bool {
-	return p.seg < q.seg || (p.seg == q.seg && p.off < q.off)
-}
-
 // fileEntry is a status read into memory and where its record ends.
 type fileEntry struct {
 	cs  mapping.CallStatus
