@@ -29,9 +29,15 @@ type Shadow struct {
 }
 
 type shadowJob struct {
-	live mapping.CallStatus
-	due  time.Time
+	live  mapping.CallStatus
+	due   time.Time
+	tries int
 }
+
+// shadowTries: a call CEL does not have finished yet (its last rows come
+// after the live status, later still on a loaded PBX) is looked at again,
+// a Delay apart, before it counts as missing.
+const shadowTries = 4
 
 // ShadowQueue bounds the statuses waiting for their check; past it a check
 // is dropped and counted (Dropped), never waited for.
@@ -77,6 +83,15 @@ func (s *Shadow) Run(ctx context.Context) {
 		}
 		got, err := s.derive(ctx, j.live)
 		rule := j.live.Evidence.Rule
+		if got == nil && err == nil && j.tries+1 < shadowTries {
+			j.tries++
+			j.due = time.Now().Add(s.Delay)
+			select {
+			case s.jobs <- j:
+				continue
+			default: // the queue is full: count it now
+			}
+		}
 		switch {
 		case err != nil:
 			log.Warn("shadow: derive from CEL failed", "call_id", j.live.CallID, "err", err)

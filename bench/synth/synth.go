@@ -25,13 +25,15 @@ import (
 	"time"
 
 	"github.com/callstatus/callstatus/ami"
+
+	"github.com/callstatus/callstatus/lab/answerkey"
 )
 
 // Recording is one lab recording cut into frame templates.
 type Recording struct {
 	Name string
-	// Calls is the number of statuses the recording produces (the length
-	// of its manifest's answer key).
+	// Calls is the number of statuses the recording produces (its
+	// manifest's calls but those known to get no status of their own).
 	Calls int
 	// Duration is the time from its first to its last timestamped frame.
 	Duration time.Duration
@@ -92,7 +94,9 @@ func LoadDir(dir string) ([]*Recording, error) {
 			continue
 		}
 		var m struct {
-			Calls []json.RawMessage `json:"calls"`
+			Calls []struct {
+				KnownWrong map[string]string `json:"known_wrong"`
+			} `json:"calls"`
 		}
 		if err := json.Unmarshal(mf, &m); err != nil {
 			return nil, fmt.Errorf("synth: %s.manifest.json: %w", base, err)
@@ -101,7 +105,11 @@ func LoadDir(dir string) ([]*Recording, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Calls = len(m.Calls)
+		for _, c := range m.Calls {
+			if _, missing := c.KnownWrong[answerkey.Missing]; !missing {
+				r.Calls++ // a call the engine publishes no status of its own for is not counted
+			}
+		}
 		out = append(out, r)
 	}
 	if len(out) == 0 {
