@@ -327,3 +327,24 @@ func TestShadow(t *testing.T) {
 		t.Errorf("counts %v, want %d agree, 1 disagree, 1 missing", counts, len(live)-2)
 	}
 }
+
+// Two engines may name one merged call by different linkedids: the shadow
+// pairs them by a channel in common.
+func TestShadowSameCall(t *testing.T) {
+	live := mapping.CallStatus{CallID: "lab:1.1", UniqueIDs: []string{"1.1", "1.2", "2.1"}}
+	tests := map[string]struct {
+		cel  mapping.CallStatus
+		want bool
+	}{
+		"same call id":                       {mapping.CallStatus{CallID: "lab:1.1"}, true},
+		"named by the merged call":           {mapping.CallStatus{CallID: "lab:2.1", UniqueIDs: []string{"2.1", "2.2"}}, true},
+		"another call, no channel in common": {mapping.CallStatus{CallID: "lab:3.1", UniqueIDs: []string{"3.1"}}, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := sameCall(tc.cel, live); got != tc.want {
+				t.Errorf("sameCall = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package backfill
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,6 +98,7 @@ func (s *Shadow) Run(ctx context.Context) {
 			log.Warn("shadow: derive from CEL failed", "call_id", j.live.CallID, "err", err)
 			s.count(rule, "missing")
 		case got == nil:
+			log.Info("shadow: CEL has no such finished call", "call_id", j.live.CallID, "live_rule", rule, "tries", j.tries+1)
 			s.count(rule, "missing")
 		case got.Category == j.live.Category && got.Status == j.live.Status && got.Reason == j.live.Reason:
 			s.count(rule, "agree")
@@ -136,11 +138,26 @@ func (s *Shadow) derive(ctx context.Context, live mapping.CallStatus) (*mapping.
 	m := mapping.New(s.B.Rules)
 	for _, e := range res.Events {
 		for _, cs := range m.Apply(e) {
-			if cs.CallID == live.CallID {
+			if sameCall(cs, live) {
 				res.Relabel(&cs)
 				return &cs, nil
 			}
 		}
 	}
 	return nil, nil
+}
+
+// sameCall: the same call id, or (two engines may name a merged call by
+// different linkedids: a pickup, a transfer, channels created within one
+// tick) a channel in common.
+func sameCall(a, b mapping.CallStatus) bool {
+	if a.CallID == b.CallID {
+		return true
+	}
+	for _, id := range a.UniqueIDs {
+		if slices.Contains(b.UniqueIDs, id) {
+			return true
+		}
+	}
+	return false
 }
