@@ -224,3 +224,24 @@ func TestAgreesWithLive(t *testing.T) {
 	}
 	t.Logf("backfill agrees with live on %d of %d calls", agree, total)
 }
+
+// An attended transfer whose CEL row names its target "N/A" (Asterisk
+// 22 under load: the target had already moved to the transferee's
+// bridge). The rows are one lab run's, as the shadow read them from
+// PostgreSQL (caller ids filled in from the same run's events). The call
+// still ends with its own eight channels, as the live status did; before,
+// a channel "N/A" was invented and the call never ended.
+func TestAttendedTransferWithTargetNA(t *testing.T) {
+	got, _ := replayRecords(t, "testdata/transfer-attended-target-na")
+	if len(got) != 1 {
+		t.Fatalf("%d statuses, want 1: %+v", len(got), got)
+	}
+	cs := got[0]
+	if cs.Category != mapping.Inbound || cs.Status != mapping.Answered || cs.Transferred != "attended" || len(cs.UniqueIDs) != 8 {
+		t.Errorf("got %s/%s transferred %q with %d channels, want inbound/answered, attended, 8 channels",
+			cs.Category, cs.Status, cs.Transferred, len(cs.UniqueIDs))
+	}
+	if slices.Contains(cs.UniqueIDs, "N/A") {
+		t.Errorf("uniqueids %v hold N/A", cs.UniqueIDs)
+	}
+}

@@ -392,11 +392,11 @@ func (t *translator) row(p int) {
 		}
 	case "BLINDTRANSFER":
 		x := extraMap(r.Extra)
-		ev(mapping.Event{Kind: mapping.Transfer, Status: "blind", Linked: nonEmpty(str(x, "transferee_channel_uniqueid")),
+		ev(mapping.Event{Kind: mapping.Transfer, Status: "blind", Linked: channelIDs(str(x, "transferee_channel_uniqueid")),
 			Value: str(x, "extension") + "@" + str(x, "context")})
 	case "ATTENDEDTRANSFER":
 		x := extraMap(r.Extra)
-		ev(mapping.Event{Kind: mapping.Transfer, Status: "attended", Linked: nonEmpty(str(x, "channel2_uniqueid"),
+		ev(mapping.Event{Kind: mapping.Transfer, Status: "attended", Linked: channelIDs(str(x, "channel2_uniqueid"),
 			str(x, "transferee_channel_uniqueid"), str(x, "transfer_target_channel_uniqueid"))})
 	case "PICKUP":
 		// The ringing leg was picked up by another phone (extra
@@ -448,10 +448,13 @@ func (t *translator) row(p int) {
 	}
 }
 
-func nonEmpty(ss ...string) []string {
+// channelIDs are a transfer's channel ids, those it has: Asterisk writes
+// "N/A" for a channel the transfer did not know (an attended transfer's
+// target already moved to the other bridge, seen under load).
+func channelIDs(ss ...string) []string {
 	var out []string
 	for _, s := range ss {
-		if s != "" {
+		if s != "" && s != "N/A" {
 			out = append(out, s)
 		}
 	}

@@ -319,7 +319,13 @@ func (m *Machine) onTransfer(c *channel, e *Event) []CallStatus {
 			m.merge(c.call, p.call)
 		}
 	}
+	// The other channels a transfer names join the call if the engine
+	// tracks them. One it never saw is not invented from a bare id: no
+	// event would ever end it, and the call would wait for its TTL.
 	for _, id := range e.Linked {
+		if _, known := m.chans[id]; !known {
+			continue
+		}
 		if o := m.channel(Channel{UniqueID: id}, e.Source, e.Time); o != nil {
 			m.merge(c.call, o.call)
 		}

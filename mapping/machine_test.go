@@ -387,3 +387,19 @@ func TestLegUpWithoutDialEndIsAnswered(t *testing.T) {
 		t.Fatalf("got %+v, want one answered status with its agent and answer time", out)
 	}
 }
+
+// A transfer naming a channel the engine never saw (Asterisk's CEL writes
+// "N/A", a source may name a channel whose events it hid) does not invent
+// it: the call still ends when its own channels have hung up.
+func TestTransferNamingAnUnknownChannelEndsTheCall(t *testing.T) {
+	s := newScript("7.1")
+	a := s.ch("7.1", "PJSIP/trunk-00000001", "from-external", "5550200")
+	b := s.ch("7.2", "PJSIP/101-00000002", "", "")
+	s.created(a).created(b).dial(a, b).up(b).dialEnd(a, b, "ANSWER").up(a)
+	s.add(Event{Kind: Transfer, Chan: b, Status: "attended", Linked: []string{"7.2", "7.9", "N/A"}})
+	s.hangup(b, 16).hangup(a, 16)
+	out := run(t, s.events)
+	if len(out) != 1 || out[0].Status != Answered || out[0].Transferred != "attended" || len(out[0].UniqueIDs) != 2 {
+		t.Fatalf("got %+v, want one answered, attended-transferred status of the two channels", out)
+	}
+}
