@@ -2,8 +2,10 @@ package backfill
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,7 +84,7 @@ func (s *Shadow) Run(ctx context.Context) {
 			case <-time.After(wait):
 			}
 		}
-		got, err := s.derive(ctx, j.live)
+		got, why, err := s.derive(ctx, j.live)
 		rule := j.live.Evidence.Rule
 		if got == nil && err == nil && j.tries+1 < shadowTries {
 			j.tries++
@@ -98,7 +100,8 @@ func (s *Shadow) Run(ctx context.Context) {
 			log.Warn("shadow: derive from CEL failed", "call_id", j.live.CallID, "err", err)
 			s.count(rule, "missing")
 		case got == nil:
-			log.Info("shadow: CEL has no such finished call", "call_id", j.live.CallID, "live_rule", rule, "tries", j.tries+1)
+			log.Info("shadow: CEL has no such finished call", "call_id", j.live.CallID, "live_rule", rule,
+				"tries", j.tries+1, "live_uniqueids", j.live.UniqueIDs, "cel", why)
 			s.count(rule, "missing")
 		case got.Category == j.live.Category && got.Status == j.live.Status && got.Reason == j.live.Reason:
 			s.count(rule, "agree")
@@ -120,31 +123,34 @@ func (s *Shadow) count(rule, result string) {
 }
 
 // derive is the call as CEL tells it: the rows of its linkedid (and of
-// their channels), through an engine of its own.
-func (s *Shadow) derive(ctx context.Context, live mapping.CallStatus) (*mapping.CallStatus, error) {
+// their channels), through an engine of its own. When CEL has no such
+// finished call, why says what it had instead.
+func (s *Shadow) derive(ctx context.Context, live mapping.CallStatus) (*mapping.CallStatus, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	rows, _, err := s.B.Store.Calls(ctx, []string{live.LinkedID})
 	if err != nil || len(rows) == 0 {
-		return nil, err
+		return nil, "no rows", err
 	}
 	var lines []cel.QueueLine
 	if s.B.QueueLog != "" {
 		if lines, err = queueLines(s.B.QueueLog, rows); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	res := cel.Translate(rows, lines, cel.Options{QueueLog: s.B.QueueLog != ""})
 	m := mapping.New(s.B.Rules)
+	var others []string
 	for _, e := range res.Events {
 		for _, cs := range m.Apply(e) {
 			if sameCall(cs, live) {
 				res.Relabel(&cs)
-				return &cs, nil
+				return &cs, "", nil
 			}
+			others = append(others, cs.CallID+" "+string(cs.Status)+" "+strings.Join(cs.UniqueIDs, ","))
 		}
 	}
-	return nil, nil
+	return nil, fmt.Sprintf("%d rows, %d events, %d calls still open, finished: %v", len(rows), len(res.Events), m.Active(), others), nil
 }
 
 // sameCall: the same call id, or (two engines may name a merged call by

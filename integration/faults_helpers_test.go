@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,13 @@ type running struct {
 
 func startRunning(t *testing.T, cfg adapter.Config) *running {
 	t.Helper()
-	d, err := adapter.New(cfg, testLog(t))
+	return startRunningLog(t, cfg, testLog(t))
+}
+
+// startRunningLog is startRunning with the daemon logging to log.
+func startRunningLog(t *testing.T, cfg adapter.Config, log *slog.Logger) *running {
+	t.Helper()
+	d, err := adapter.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

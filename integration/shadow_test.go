@@ -1,12 +1,17 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,8 +48,13 @@ func TestShadowAgreesOnLab(t *testing.T) {
 	cfg.Backfill.DSN = ast.PGDSN
 	cfg.Backfill.QueueLog = filepath.Join(logDir, "queue_log")
 	cfg.Backfill.Shadow = true
-	cfg.Backfill.ShadowDelay = 3 * time.Second // 4 looks 3 s apart: CEL lags the live status on a loaded PBX
-	d := startRunning(t, cfg)
+	cfg.Backfill.ShadowDelay = 3 * time.Second // 4 looks 3 s apart: a call's last CEL rows may come after its live status
+	var logs lockedBuffer                      // the shadow's lines name each missing or disagreeing call: shown on failure
+	var w io.Writer = &logs
+	if testing.Verbose() {
+		w = io.MultiWriter(&logs, os.Stderr)
+	}
+	d := startRunningLog(t, cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	d.sourcesUp(t, 2)
 	box := subscribeAll(t, "nats://127.0.0.1:"+strconv.Itoa(port))
 
@@ -80,8 +90,33 @@ func TestShadowAgreesOnLab(t *testing.T) {
 	t.Logf("shadow reconciliation on %d live statuses of %d lab scenarios: %v agree, %v disagree, %v missing; per rule:\n%s",
 		n, len(lab.Scenarios()), agree, disagree, missing, shadowRules(t, d))
 	if disagree != 0 || missing != 0 {
-		t.Errorf("shadow: %v disagree, %v missing (the log names each with both evidences)", disagree, missing)
+		t.Errorf("shadow: %v disagree, %v missing; the shadow's log:\n%s", disagree, missing, logs.grep("component=shadow"))
 	}
+}
+
+// lockedBuffer is a log sink written by many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// grep is the lines holding s.
+func (l *lockedBuffer) grep(s string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for line := range strings.Lines(l.b.String()) {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
 }
 
 // shadowRules lists callstatus_shadow_total by rule and result.
