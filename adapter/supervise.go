@@ -71,6 +71,13 @@ type supervisor struct {
 	stats *Stats
 	now   func() time.Time
 
+	// heard is when the source last proved it was delivering: its
+	// connect, then each event it sent. A drop is noticed later than it
+	// happens (a dead peer, a loaded host), and a call can start and end
+	// in between; the gap the backfill fills begins here, not at the
+	// moment the read failed.
+	heard time.Time
+
 	metrics *ops.SourceMetrics // nil records nothing
 	health  *ops.Health
 }
@@ -98,11 +105,14 @@ func (s *supervisor) run(ctx context.Context) error {
 		failures++
 		msg := err.Error()
 		if state != stateDown {
-			state = stateDown
 			downSince = s.now()
+			if state == stateUp && !s.heard.IsZero() && s.heard.Before(downSince) {
+				downSince = s.heard
+			}
+			state = stateDown
 			s.stats.SourceDowns.Add(1)
 			s.metrics.Connected(false)
-			s.emit(ctx, log, mapping.Event{Kind: mapping.SourceDown, Source: sourceOf(s.name), Name: s.name, Time: s.now(), Value: msg})
+			s.emit(ctx, log, mapping.Event{Kind: mapping.SourceDown, Source: sourceOf(s.name), Name: s.name, Time: downSince, Value: msg})
 		}
 		if msg == lastErr {
 			log.Debug("source still down", "during", what, "err", err, "attempt", failures)
@@ -126,6 +136,7 @@ func (s *supervisor) run(ctx context.Context) error {
 			down(err, "connect")
 		} else {
 			up := s.now()
+			s.heard = up
 			if state != stateUp {
 				if state == stateDown {
 					log.Info("source up", "down_for", up.Sub(downSince).Round(time.Millisecond), "attempts", failures)
@@ -169,24 +180,26 @@ func (s *supervisor) read(ctx context.Context, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		s.emit(ctx, log, ev)
+		if at := s.emit(ctx, log, ev); at.After(s.heard) {
+			s.heard = at
+		}
 	}
 }
 
 // emit hands ev on. The consumer is the queue pump, which always reads, so
 // this returns at once; only a shutdown with a stalled consumer drops, and
-// that is counted and logged.
-func (s *supervisor) emit(ctx context.Context, log *slog.Logger, ev mapping.Event) {
-	at := ev.Time
+// that is counted and logged. It returns the event's time.
+func (s *supervisor) emit(ctx context.Context, log *slog.Logger, ev mapping.Event) time.Time {
+	at, now := ev.Time, s.now()
 	if ev.Time.IsZero() {
 		// AMI without timestampevents=yes sends no time: the moment we
 		// read it is the best we have, and the engine's TTLs need one.
-		ev.Time = s.now()
+		ev.Time = now
 	}
-	s.metrics.Received(ev, at, s.now())
+	s.metrics.Received(ev, at, now)
 	select {
 	case s.out <- ev:
-		return
+		return ev.Time
 	default:
 	}
 	select {
@@ -195,6 +208,7 @@ func (s *supervisor) emit(ctx context.Context, log *slog.Logger, ev mapping.Even
 		s.stats.EventsDropped.Add(1)
 		log.Error("event dropped at shutdown", "kind", ev.Kind.String(), "uniqueid", ev.Chan.UniqueID)
 	}
+	return ev.Time
 }
 
 func orDiscard(log *slog.Logger) *slog.Logger {

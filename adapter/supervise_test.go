@@ -137,3 +137,64 @@ func TestSupervise(t *testing.T) {
 		})
 	}
 }
+
+// clockSource: connected at the clock's t0, sends one event stamped
+// t0+1s, then its read fails once the clock says t0+10s (the drop was
+// noticed late); after that it refuses connections.
+type clockSource struct {
+	clock *time.Time
+	t0    time.Time
+	n     int
+}
+
+func (s *clockSource) Connect(context.Context) error {
+	if s.n > 0 {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+
+func (s *clockSource) Next(context.Context) (mapping.Event, error) {
+	s.n++
+	if s.n == 1 {
+		return mapping.Event{Kind: mapping.ChannelCreated, Chan: mapping.Channel{UniqueID: "1"}, Time: s.t0.Add(time.Second)}, nil
+	}
+	*s.clock = s.t0.Add(10 * time.Second)
+	return mapping.Event{}, errors.New("read: connection reset by peer")
+}
+
+func (s *clockSource) Close() error { return nil }
+
+// A drop is dated by the last moment the source was heard, not by when the
+// read failed: a call that started and ended in between is in the gap the
+// backfill fills (TestBackfillAfterAMIDrop lost a 3 ms busy call to a
+// drop noticed late on a loaded host).
+func TestSourceDownIsDatedByTheLastEventHeard(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	clock := t0
+	src := &clockSource{clock: &clock, t0: t0}
+	out := make(chan mapping.Event, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := supervisor{name: "ami", src: src, out: out, log: orDiscard(testLog(t)), stats: new(Stats), now: func() time.Time { return clock },
+		retry: Retry{Initial: time.Hour, Max: time.Hour, StableAfter: time.Hour}}
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	var got []mapping.Event
+	for len(got) < 3 {
+		select {
+		case ev := <-out:
+			got = append(got, ev)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("got %d events, want up, the event, down", len(got))
+		}
+	}
+	cancel()
+	<-done
+	if got[0].Kind != mapping.SourceUp || !got[0].Time.Equal(t0) {
+		t.Errorf("first: %s at %v, want source_up at %v", got[0].Kind, got[0].Time, t0)
+	}
+	if got[2].Kind != mapping.SourceDown || !got[2].Time.Equal(t0.Add(time.Second)) {
+		t.Errorf("third: %s at %v, want source_down at the last event's time %v", got[2].Kind, got[2].Time, t0.Add(time.Second))
+	}
+}
