@@ -10,15 +10,18 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/schema"
 )
 
-// collector subscribes to every status on a NATS server.
+// collector reads every status the daemon published, from the start of
+// its stream: a core subscription made after the daemon started would miss
+// what it published first (it did, under load).
 type collector struct {
 	mu   sync.Mutex
-	msgs []*nats.Msg
+	data [][]byte
 }
 
 func collect(t *testing.T, url string) *collector {
@@ -31,12 +34,23 @@ func collect(t *testing.T, url string) *collector {
 		return err == nil
 	})
 	t.Cleanup(nc.Close)
-	if _, err := nc.Subscribe("callstatus.*.*.*", func(m *nats.Msg) { c.mu.Lock(); c.msgs = append(c.msgs, m); c.mu.Unlock() }); err != nil {
+	js, err := jetstream.New(nc)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Flush(); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var cons jetstream.Consumer
+	eventually(t, 30*time.Second, "the stream CALLSTATUS", func() bool { // made by the daemon as it starts
+		cons, err = js.OrderedConsumer(ctx, "CALLSTATUS", jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{"callstatus.*.*.*"}, DeliverPolicy: jetstream.DeliverAllPolicy})
+		return err == nil
+	})
+	cc, err := cons.Consume(func(m jetstream.Msg) { c.mu.Lock(); c.data = append(c.data, m.Data()); c.mu.Unlock() })
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(cc.Stop)
 	return c
 }
 
@@ -45,9 +59,9 @@ func (c *collector) statuses(t *testing.T) []mapping.CallStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []mapping.CallStatus
-	for _, m := range c.msgs {
+	for _, b := range c.data {
 		var cs mapping.CallStatus
-		if err := json.Unmarshal(m.Data, &cs); err != nil {
+		if err := json.Unmarshal(b, &cs); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, cs)
@@ -58,7 +72,7 @@ func (c *collector) statuses(t *testing.T) []mapping.CallStatus {
 func (c *collector) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.msgs)
+	return len(c.data)
 }
 
 // startDaemon runs a daemon until the test ends; stop cancels it and
@@ -112,8 +126,8 @@ func TestRunAMIToEmbeddedNATS(t *testing.T) {
 		}
 	}
 	c.mu.Lock()
-	for _, m := range c.msgs {
-		if err := sch.Validate(m.Data); err != nil {
+	for _, b := range c.data {
+		if err := sch.Validate(b); err != nil {
 			t.Errorf("schema: %v", err)
 		}
 	}
