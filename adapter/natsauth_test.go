@@ -1,7 +1,6 @@
 package adapter
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -21,30 +20,13 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/callstatus/callstatus/publish"
+
+	"github.com/callstatus/callstatus/internal/testkit"
 )
 
-// lockedBuffer is a log sink the daemon's goroutines write to while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // bufferLog logs everything (debug) to a buffer, and to stderr with -v.
-func bufferLog(t *testing.T) (*slog.Logger, *lockedBuffer) {
-	buf := &lockedBuffer{}
+func bufferLog(t *testing.T) (*slog.Logger, *testkit.Buffer) {
+	buf := &testkit.Buffer{}
 	var w io.Writer = buf
 	if testing.Verbose() {
 		w = teeWriter{buf, os.Stderr}
@@ -53,7 +35,7 @@ func bufferLog(t *testing.T) (*slog.Logger, *lockedBuffer) {
 }
 
 type teeWriter struct {
-	a *lockedBuffer
+	a *testkit.Buffer
 	b io.Writer
 }
 

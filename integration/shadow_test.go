@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,12 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/callstatus/callstatus/internal/testkit"
 	"github.com/callstatus/callstatus/lab"
 )
 
@@ -49,7 +48,7 @@ func TestShadowAgreesOnLab(t *testing.T) {
 	cfg.Backfill.QueueLog = filepath.Join(logDir, "queue_log")
 	cfg.Backfill.Shadow = true
 	cfg.Backfill.ShadowDelay = 3 * time.Second // 4 looks 3 s apart: a call's last CEL rows may come after its live status
-	var logs lockedBuffer                      // the shadow's lines name each missing or disagreeing call: shown on failure
+	var logs testkit.Buffer                    // the shadow's lines name each missing or disagreeing call: shown on failure
 	var w io.Writer = &logs
 	if testing.Verbose() {
 		w = io.MultiWriter(&logs, os.Stderr)
@@ -90,28 +89,14 @@ func TestShadowAgreesOnLab(t *testing.T) {
 	t.Logf("shadow reconciliation on %d live statuses of %d lab scenarios: %v agree, %v disagree, %v missing; per rule:\n%s",
 		n, len(lab.Scenarios()), agree, disagree, missing, shadowRules(t, d))
 	if disagree != 0 || missing != 0 {
-		t.Errorf("shadow: %v disagree, %v missing; the shadow's log:\n%s", disagree, missing, logs.grep("component=shadow"))
+		t.Errorf("shadow: %v disagree, %v missing; the shadow's log:\n%s", disagree, missing, grep(logs.String(), "component=shadow"))
 	}
 }
 
-// lockedBuffer is a log sink written by many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// grep is the lines holding s.
-func (l *lockedBuffer) grep(s string) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// grep is the lines of text holding s.
+func grep(text, s string) string {
 	var out []string
-	for line := range strings.Lines(l.b.String()) {
+	for line := range strings.Lines(text) {
 		if strings.Contains(line, s) {
 			out = append(out, line)
 		}

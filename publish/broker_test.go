@@ -1,29 +1,15 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/callstatus/callstatus/internal/testkit"
 )
-
-// lockedBuffer is a log sink safe for nats.go's callback goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // /readyz and the log name the broker the daemon really uses: the port the
 // embedded server took (not nats.go's default nats://127.0.0.1:4222), or
@@ -51,7 +37,7 @@ func TestEmbeddedConnectionNamesItsBroker(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(e.Shutdown)
-			var logs lockedBuffer
+			var logs testkit.Buffer
 			connected := make(chan struct{})
 			log := slog.New(slog.NewTextHandler(&logs, nil))
 			c := DefaultNATSConfig()

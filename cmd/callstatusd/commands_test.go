@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,8 @@ import (
 
 	"github.com/callstatus/callstatus/mapping"
 	"github.com/callstatus/callstatus/publish"
+
+	"github.com/callstatus/callstatus/internal/testkit"
 )
 
 func TestReplay(t *testing.T) {
@@ -44,19 +44,6 @@ func TestReplayErrorNamesFile(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the tail goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestTail(t *testing.T) {
 	e, err := publish.StartEmbedded(publish.EmbeddedConfig{Host: "127.0.0.1", Port: -1, Listen: true, StoreDir: t.TempDir()}, "", nil)
 	if err != nil {
@@ -85,7 +72,7 @@ func TestTail(t *testing.T) {
 		args := tc.args
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
-			var out, errOut syncBuffer
+			var out, errOut testkit.Buffer
 			done := make(chan error, 1)
 			go func() { done <- run(ctx, args, &out, &errOut) }()
 
@@ -137,7 +124,7 @@ func TestRunCommandStartsAndStops(t *testing.T) {
 	t.Setenv("CALLSTATUS_NATS_EMBEDDED_PORT", "-1")
 	t.Setenv("CALLSTATUS_HTTP_LISTEN", "127.0.0.1:0") // not the default 9180: a running daemon may hold it
 	ctx, cancel := context.WithCancel(context.Background())
-	var errOut syncBuffer
+	var errOut testkit.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"run", "--ami-address", ln.Addr().String(), "--data-dir", t.TempDir(), "--log-format", "json"}, &errOut, &errOut)

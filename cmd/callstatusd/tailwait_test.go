@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/callstatus/callstatus/publish"
+
+	"github.com/callstatus/callstatus/internal/testkit"
 )
 
 // tail started before the daemon waits for its NATS server.
@@ -25,7 +27,7 @@ func TestTailWaitsForServer(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut testkit.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"tail", "--server", url, "--json"}, &out, &errOut) }()
 
